@@ -1,0 +1,168 @@
+"""Time-to-target in the paper42 binary space: TPE vs random, several seeds (DESIGN §5).
+
+Target: within 0.02 eV/atom of the potential's own relaxed rock-salt ZrC (or lower). Each run stops at
+the target, at --max-steps, or at --max-seconds (a walltime cap, reported as such). Prints a table
+(steps, potential evaluations, wall seconds to target; median/min/max; the compound each run ended
+on) and writes JSON.
+
+    python benchmarks/time_to_target.py --seeds 5 --samplers tpe,random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from pymatgen.core import Lattice, Structure
+
+from upotbo.potentials import load_potential, relax_batch
+from upotbo.properties import CohesiveEnergy
+from upotbo.search import Search
+from upotbo.space import SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+PAPER = {"steps": 878, "cpu_seconds": 3.44 * 3600}
+
+
+def zrc_reference(potential) -> float:
+    zrc = Structure.from_spacegroup(225, Lattice.cubic(4.7), ["Zr", "C"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    relaxed = relax_batch(potential, [zrc], steps=200, fmax=0.01)[0]
+    return CohesiveEnergy().value(relaxed.structure, relaxed.energy, potential)
+
+
+def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
+    space = SearchSpace.create(args.pool, args.ncomp, args.nchem)
+    hit: dict = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        search = Search(
+            space,
+            potential,
+            CohesiveEnergy(),
+            out,
+            sampler=sampler,
+            n_init=args.n_init,
+            seed=seed,
+            relax_steps=args.relax_steps,
+            batch_size=args.batch_size,
+            prune_margin=args.prune_margin or None,
+        )
+
+        def watch(progress) -> None:
+            if not hit and progress.best_value is not None and progress.best_value <= target:
+                hit.update(seconds=time.perf_counter() - start, calls=search.potential_calls)
+            print(
+                f"  {sampler} seed {seed}: step {progress.steps}, best {progress.best_value:.3f} eV/atom "
+                f"{progress.best_formula}, {progress.elapsed:.0f} s",
+                flush=True,
+            )
+
+        result = search.run(args.max_steps, target=target, callbacks=(watch,), timeout=args.max_seconds)
+        best = search._best()
+    return {
+        "sampler": sampler,
+        "seed": seed,
+        "reached": result.reached_target_at is not None,
+        "steps_to_target": None if result.reached_target_at is None else result.reached_target_at + 1,
+        "seconds_to_target": hit.get("seconds"),
+        "potential_evaluations_to_target": hit.get("calls"),
+        "steps_run": result.steps,
+        "seconds_run": result.elapsed,
+        "potential_evaluations_run": result.potential_calls,
+        "best_value_eV_per_atom": result.best_value,
+        "best_formula": result.best_formula,
+        "best_spacegroup": best.user_attrs.get("spacegroup") if best else None,
+    }
+
+
+def summarize(runs: list[dict], key: str) -> dict:
+    values = [r[key] for r in runs if r["reached"]]
+    if not values:
+        return {"median": None, "min": None, "max": None, "reached": f"0/{len(runs)}"}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "reached": f"{len(values)}/{len(runs)}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samplers", default="tpe,random")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--pool", default="paper42")
+    parser.add_argument("--ncomp", type=int, default=2)
+    parser.add_argument("--nchem", type=int, default=5)
+    parser.add_argument("--n-init", type=int, default=200)
+    parser.add_argument("--relax-steps", type=int, default=40)
+    parser.add_argument("--prune-margin", type=float, default=2.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-steps", type=int, default=5000)
+    parser.add_argument("--max-seconds", type=float, default=1800.0)
+    parser.add_argument("--tolerance", type=float, default=0.02, help="eV/atom above relaxed rock-salt ZrC")
+    parser.add_argument("--json", default="benchmarks/results/time_to_target.json")
+    args = parser.parse_args()
+
+    potential = load_potential("chgnet")
+    reference = zrc_reference(potential)
+    target = reference + args.tolerance
+    print(
+        f"target: E_c <= {target:.3f} eV/atom "
+        f"(relaxed rock-salt ZrC {reference:.3f} eV/atom + {args.tolerance})"
+    )
+    runs = [
+        one_run(potential, s, seed, target, args)
+        for s in args.samplers.split(",")
+        for seed in range(args.seeds)
+    ]
+
+    print("\n| sampler | seed | reached | steps | potential evals | wall s | ended on | E_c (eV/atom) |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | --- | ---: |")
+    for r in runs:
+        steps = r["steps_to_target"] if r["reached"] else f">{r['steps_run']}"
+        secs = f"{r['seconds_to_target']:.0f}" if r["reached"] else f">{r['seconds_run']:.0f}"
+        evals = r["potential_evaluations_to_target"] if r["reached"] else f">{r['potential_evaluations_run']}"
+        print(
+            f"| {r['sampler']} | {r['seed']} | {r['reached']} | {steps} | {evals} | {secs} | "
+            f"{r['best_formula']} {r['best_spacegroup']} | {r['best_value_eV_per_atom']:.3f} |"
+        )
+    summary = {}
+    for sampler in args.samplers.split(","):
+        subset = [r for r in runs if r["sampler"] == sampler]
+        summary[sampler] = {
+            k: summarize(subset, k)
+            for k in ("steps_to_target", "seconds_to_target", "potential_evaluations_to_target")
+        }
+        s = summary[sampler]
+        print(
+            f"{sampler}: reached {s['steps_to_target']['reached']}; "
+            f"median steps {s['steps_to_target']['median']}, "
+            f"median wall {s['seconds_to_target']['median']} s (min {s['seconds_to_target']['min']}, "
+            f"max {s['seconds_to_target']['max']})"
+        )
+    print(f"paper (UPot-BO, M3GNet): {PAPER['steps']} steps, {PAPER['cpu_seconds']:.0f} CPU s")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(
+        json.dumps(
+            {
+                "target_eV_per_atom": target,
+                "reference_zrc": reference,
+                "settings": vars(args),
+                "runs": runs,
+                "summary": summary,
+                "paper": PAPER,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Shared fixtures: one real CHGNet per test session (loading it takes seconds)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+
+@pytest.fixture(scope="session")
+def chgnet():
+    from upotbo.potentials import load_potential
+
+    return load_potential("chgnet")
+
+
+def rocksalt(a: str, b: str, lattice: float) -> Structure:
+    return Structure.from_spacegroup(225, Lattice.cubic(lattice), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "upotbo.cli", *args], capture_output=True, text=True, timeout=timeout
+    )

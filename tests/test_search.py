@@ -1,0 +1,69 @@
+"""End-to-end searches with the real potential: finds, reproducibility, storage, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from upotbo.properties import CohesiveEnergy
+from upotbo.report import write_report
+from upotbo.search import Search
+from upotbo.space import SearchSpace
+from upotbo.storage import completed_records, load_existing, storage_url
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _search(chgnet, out, **kwargs):
+    space = SearchSpace.create(kwargs.pop("pool", "Zr,C,N,B"), 2, kwargs.pop("nchem", 4))
+    return Search(space, chgnet, CohesiveEnergy(), out, **kwargs)
+
+
+def test_small_search_finds_strong_cohesion(chgnet, tmp_path):
+    """Pool Zr,C,N,B: 60 steps with in-loop relaxation reach E_c <= -7.0 eV/atom (ZrC, ZrN, C, ZrB2...)."""
+    search = _search(chgnet, tmp_path, n_init=20, relax_steps=40, batch_size=20, seed=0)
+    result = search.run(60)
+    assert result.steps == 60
+    assert result.best_value <= -7.0
+    rows = write_report(tmp_path)
+    assert rows[0].record.value == pytest.approx(result.best_value)
+    for name in ("top.csv", "top.md", "convergence.png", "compositions.png", "study.db", "settings.json"):
+        assert (tmp_path / name).exists(), name
+    assert (tmp_path / rows[0].cif).read_text().startswith("# generated using pymatgen")
+    formulas = [r.record.formula for r in rows]
+    assert len(formulas) == len(set(formulas))  # one row per distinct composition
+
+
+def test_same_seed_same_run(chgnet, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        search = _search(
+            chgnet, tmp_path / name, sampler="random", n_init=0, relax_steps=3, batch_size=8, seed=7
+        )
+        search.run(16)
+        study = load_existing(storage_url(tmp_path / name))
+        runs.append([(t.state.name, t.params, t.value) for t in study.trials])
+    assert runs[0] == runs[1]
+
+
+def test_every_step_stored_with_reason(chgnet, tmp_path):
+    search = _search(
+        chgnet, tmp_path, pool="paper42", nchem=5, n_init=10, relax_steps=0, batch_size=16, seed=3
+    )
+    result = search.run(32)
+    study = load_existing(storage_url(tmp_path))
+    assert len(study.trials) == 32 == result.steps
+    assert result.scored + result.failed == 32
+    for t in study.trials:
+        if t.state.name == "FAIL":
+            assert t.user_attrs["fail_stage"] in ("build", "score") and t.user_attrs["fail_reason"]
+        else:
+            record = json.loads(t.user_attrs["structure"])
+            assert record["@class"] == "Structure" and t.value < 50
+    assert len(completed_records(study)) == result.scored
+    # the database is an ordinary optuna study
+    assert (
+        optuna.load_study(study_name="upotbo", storage=storage_url(tmp_path)).best_value == result.best_value
+    )

@@ -1,0 +1,53 @@
+"""Universal potentials behind one interface, and the registry the CLI resolves names with.
+
+``--potential chgnet`` (default, CHGNet 0.3.0 from its wheel), ``chgnet:0.2.0``, or
+``chgnet:/path/to/fine_tuned.pth.tar`` for a local model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from upotbo.errors import InputError
+from upotbo.potentials.ase_calculator import ASECalculatorPotential
+from upotbo.potentials.base import Calculation, Potential
+from upotbo.potentials.reference import EnergyReference, MP2020Corrected, RawPBE
+from upotbo.potentials.relax import Relaxation, relax_batch
+
+
+def _chgnet(arg: str | None) -> Potential:
+    from upotbo.potentials.chgnet import CHGNetPotential
+
+    return CHGNetPotential(model=arg or "0.3.0")
+
+
+POTENTIALS: dict[str, Callable[[str | None], Potential]] = {"chgnet": _chgnet}
+
+
+def load_potential(spec: str = "chgnet") -> Potential:
+    """Resolve ``name`` or ``name:argument`` (a model version or a local path)."""
+    name, _, arg = spec.partition(":")
+    if name not in POTENTIALS:
+        raise InputError(
+            f"unknown potential {spec!r}: choose one of {', '.join(POTENTIALS)} (optionally name:model-path)"
+        )
+    try:
+        return POTENTIALS[name](arg or None)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise InputError(
+            f"cannot load potential {spec!r} ({exc}): give an existing model file or version"
+        ) from exc
+
+
+__all__ = [
+    "POTENTIALS",
+    "ASECalculatorPotential",
+    "Calculation",
+    "EnergyReference",
+    "MP2020Corrected",
+    "Potential",
+    "RawPBE",
+    "Relaxation",
+    "load_potential",
+    "relax_batch",
+]

@@ -1,0 +1,93 @@
+"""The one interface every universal potential speaks.
+
+Contract (what callers rely on):
+- Units: total energy in eV per cell, forces in eV/Å, stress in eV/Å^3 with ASE's sign convention
+  (positive = tensile), Voigt order xx yy zz yz xz xy.
+- ``calculate`` takes a *batch*; a potential with a fast batched path (CHGNet) uses it, one without
+  (any ASE calculator) loops. Batches are how the search keeps the potential busy.
+- Failure is per structure, never per batch: a structure the model cannot handle (no neighbours in
+  cutoff, NaN output) comes back as a ``Calculation`` with ``error`` set, the others are unaffected.
+- ``energy_reference`` says what the energies mean (see ``reference.py``); ``elements`` what it covers.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pymatgen.core import Structure
+
+from upotbo.errors import InputError
+from upotbo.potentials.reference import EnergyReference
+
+
+@dataclass
+class Calculation:
+    """Result for one structure: energy always (or ``error``), forces/stress when asked."""
+
+    energy: float = math.nan
+    forces: np.ndarray | None = None
+    stress: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Potential(ABC):
+    """A universal interatomic potential scoring batches of pymatgen ``Structure`` objects."""
+
+    name: str = "potential"
+    energy_reference: EnergyReference
+    elements: frozenset[str]
+
+    @abstractmethod
+    def calculate(
+        self, structures: Sequence[Structure], forces: bool = False, stress: bool = False
+    ) -> list[Calculation]:
+        """Score a batch; see the module docstring for units and failure semantics."""
+
+    def energies(self, structures: Sequence[Structure]) -> np.ndarray:
+        """Total energies (eV per cell); NaN where a structure failed."""
+        return np.array([c.energy if c.ok else math.nan for c in self.calculate(structures)])
+
+    def check_elements(self, symbols: Sequence[str]) -> None:
+        """Raise ``InputError`` naming any element this potential was not trained on."""
+        missing = [s for s in symbols if s not in self.elements]
+        if missing:
+            raise InputError(
+                f"element(s) {', '.join(missing)} not covered by the {self.name} potential: "
+                f"remove them from the pool or choose another --potential"
+            )
+
+
+# The densest solids at ambient pressure hold ~5.7 Å^3/atom (diamond). A cell far denser than that is
+# a relaxation that fell into one of an ML potential's short-range holes; building its neighbour graph
+# (hundreds of neighbours per atom within a 6 Å cutoff) can take tens of GB, so it is refused up front.
+MIN_VOLUME_PER_ATOM = 2.5  # Å^3
+
+
+def screen(structure: Structure) -> str | None:
+    """A reason to refuse this geometry before calling a model on it, or None."""
+    per_atom = structure.volume / len(structure)
+    if not per_atom >= MIN_VOLUME_PER_ATOM:
+        return f"collapsed cell ({per_atom:.2f} Å^3/atom < {MIN_VOLUME_PER_ATOM})"
+    return None
+
+
+def sanitize(calc: Calculation, natoms: int, max_abs_energy_per_atom: float = 100.0) -> Calculation:
+    """Turn NaN/inf or absurd outputs into a recorded per-structure failure."""
+    if calc.error is None:
+        if not math.isfinite(calc.energy):
+            calc.error = "potential returned a non-finite energy"
+        elif abs(calc.energy / natoms) > max_abs_energy_per_atom:
+            calc.error = f"potential returned an absurd energy ({calc.energy / natoms:.1f} eV/atom)"
+        elif calc.forces is not None and not np.all(np.isfinite(calc.forces)):
+            calc.error = "potential returned non-finite forces"
+        elif calc.stress is not None and not np.all(np.isfinite(calc.stress)):
+            calc.error = "potential returned a non-finite stress"
+    return calc

@@ -1,0 +1,102 @@
+"""CHGNet (the default potential): weights ship inside the ``chgnet`` wheel, never downloaded.
+
+The batched path converts structures to graphs once per call and runs them through the model in
+batches (``task="e"`` for energies only, the fast path; ``"efs"`` when forces/stress are needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import units
+from pymatgen.core import Structure
+
+from upotbo.potentials.base import Calculation, Potential, sanitize, screen
+from upotbo.potentials.reference import MP2020Corrected
+
+# CHGNet 0.3.0 was trained on MPtrj, which covers elements Z = 1..94.
+_COVERED_Z = range(1, 95)
+
+
+class CHGNetPotential(Potential):
+    """CHGNet behind the ``Potential`` interface. ``model`` is a version name ("0.3.0") or a local path."""
+
+    energy_reference = MP2020Corrected()
+
+    def __init__(self, model: str = "0.3.0", batch_size: int = 32, threads: int | None = None) -> None:
+        from chgnet.model import CHGNet
+        from pymatgen.core.periodic_table import Element
+
+        if threads:
+            torch.set_num_threads(threads)
+        with contextlib.redirect_stdout(io.StringIO()):
+            if model.endswith((".tar", ".pth.tar", ".pt", ".pth")):
+                self.model = CHGNet.from_file(model)
+            else:
+                self.model = CHGNet.load(model_name=model, use_device="cpu")
+        self.model.eval()
+        self.name = f"CHGNet-{model}"
+        self.batch_size = batch_size
+        self.elements = frozenset(Element.from_Z(z).symbol for z in _COVERED_Z)
+
+    def calculate(
+        self, structures: Sequence[Structure], forces: bool = False, stress: bool = False
+    ) -> list[Calculation]:
+        task = "e" + ("f" if forces else "") + ("s" if stress else "")
+        results: list[Calculation | None] = [None] * len(structures)
+        graphs, index = [], []
+        for i, structure in enumerate(structures):
+            refused = screen(structure)
+            if refused:
+                results[i] = Calculation(error=refused)
+                continue
+            try:
+                graphs.append(self.model.graph_converter(structure))
+                index.append(i)
+            except Exception as exc:
+                results[i] = Calculation(error=f"CHGNet could not build a graph: {_first_line(exc)}")
+        for start in range(0, len(graphs), self.batch_size):
+            chunk = graphs[start : start + self.batch_size]
+            try:
+                preds = self._predict(chunk, task)
+            except Exception:  # one bad graph must not sink the batch: retry one by one
+                preds = []
+                for graph in chunk:
+                    try:
+                        preds.append(self._predict([graph], task)[0])
+                    except Exception as exc:
+                        preds.append(exc)
+            for i, pred in zip(index[start : start + self.batch_size], preds, strict=True):
+                results[i] = self._to_calculation(pred, len(structures[i]))
+        return results  # type: ignore[return-value]
+
+    def _predict(self, graphs: list, task: str) -> list[dict]:
+        with torch.set_grad_enabled("f" in task or "s" in task):
+            preds = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))
+        return preds if isinstance(preds, list) else [preds]
+
+    @staticmethod
+    def _to_calculation(pred: dict | Exception, natoms: int) -> Calculation:
+        if isinstance(pred, Exception):
+            return Calculation(error=f"CHGNet failed: {_first_line(pred)}")
+        calc = Calculation(energy=float(pred["e"]) * natoms)
+        if "f" in pred:
+            calc.forces = np.asarray(pred["f"], dtype=float)
+        if "s" in pred:
+            calc.stress = _voigt(np.asarray(pred["s"], dtype=float) * units.GPa)
+        return sanitize(calc, natoms)
+
+
+def _voigt(stress: np.ndarray) -> np.ndarray:
+    if stress.shape == (3, 3):
+        return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
+    return stress
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]

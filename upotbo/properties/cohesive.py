@@ -1,0 +1,52 @@
+"""Cohesive energy per atom, as in UPot-BO (negative; more negative = stronger cohesion).
+
+E_c = (E_pbe(crystal) - sum_i n_i E_atom(Z_i)) / N, where E_pbe is the potential's energy brought to
+raw PBE by its declared energy reference, and E_atom are spin-polarized isolated-atom PBE energies
+with MP settings (shipped in ``upotbo/data``; the file names its source).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from pymatgen.core import Composition, Structure
+
+from upotbo.errors import InputError
+from upotbo.potentials.base import Potential
+from upotbo.properties.base import Property
+
+
+@lru_cache(maxsize=1)
+def isolated_atom_energies() -> dict[str, float]:
+    """eV/atom, VASP PBE (MP settings); source in the JSON's ``_source`` field."""
+    text = resources.files("upotbo").joinpath("data", "isolated_atom_energies_mp_pbe.json").read_text()
+    return dict(json.loads(text)["energies"])
+
+
+def cohesive_energy(composition: Composition, energy_pbe: float) -> float:
+    """eV/atom from a raw-PBE total energy (eV per cell)."""
+    atoms = isolated_atom_energies()
+    total = sum(n * atoms[el.symbol] for el, n in composition.items())
+    return (energy_pbe - total) / composition.num_atoms
+
+
+class CohesiveEnergy(Property):
+    name = "cohesive_energy"
+    unit = "eV/atom"
+    direction = "minimize"
+    # No crystal is bound by more than ~9 eV/atom (W); beyond -10.5 the potential has fallen into one
+    # of the known short-range holes of ML potentials, which is a failure, not a discovery.
+    plausible = (-10.5, 50.0)
+
+    def check_elements(self, symbols: tuple[str, ...]) -> None:
+        missing = [s for s in symbols if s not in isolated_atom_energies()]
+        if missing:
+            raise InputError(
+                f"no isolated-atom reference energy for {', '.join(missing)}: remove them from the pool"
+            )
+
+    def value(self, structure: Structure, energy: float, potential: Potential) -> float:
+        composition = structure.composition
+        return cohesive_energy(composition, potential.energy_reference.to_pbe(composition, energy))

@@ -1,0 +1,59 @@
+"""Convergence (best value vs step, initial random phase shaded; paper Fig. 1b) and the elements each
+step tried (paper Fig. 1c)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from pymatgen.core.periodic_table import Element  # noqa: E402
+
+from upotbo.storage.records import Record  # noqa: E402
+
+
+def plot_convergence(records: list[Record], n_init: int, path: Path, label: str = "E_c (eV/atom)") -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    if records:
+        steps = [r.number for r in records]
+        values = [r.value for r in records]
+        best, running = [], float("inf")
+        for v in values:
+            running = min(running, v)
+            best.append(running)
+        ax.scatter(steps, values, s=4, color="0.7", label="scored crystals")
+        ax.step(steps, best, where="post", color="C3", lw=2, label="best so far")
+        low = min(values)
+        ax.set_ylim(low - 0.3, min(max(values), low + 8.0) + 0.3)
+    ax.axvspan(0, n_init, color="C0", alpha=0.12, label=f"initial random ({n_init} steps)")
+    ax.set_xlabel("step")
+    ax.set_ylabel(label)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_compositions(rows: list[tuple[int, tuple[str, ...], bool]], pool: list[str], path: Path) -> None:
+    order = sorted(pool, key=lambda s: Element(s).Z)
+    y_of = {s: i for i, s in enumerate(order)}
+    fig, ax = plt.subplots(figsize=(6.4, max(3.0, 0.12 * len(order) + 1.0)), dpi=120)
+    for scored, color, name in ((True, "C0", "scored"), (False, "0.75", "failed build/score")):
+        xs, ys = [], []
+        for step, elements, ok in rows:
+            if ok is scored:
+                for e in elements:
+                    if e in y_of:
+                        xs.append(step)
+                        ys.append(y_of[e])
+        ax.scatter(xs, ys, s=3, color=color, label=name)
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels(order, fontsize=6 if len(order) > 20 else 8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("element tried")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,85 @@
+"""Top-N table (best crystal per distinct composition) as CSV and Markdown, plus a CIF for each."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymatgen.io.cif import CifWriter
+
+from upotbo.storage.records import Record
+
+COLUMNS = (
+    "rank",
+    "formula",
+    "cell_formula",
+    "natoms",
+    "spacegroup",
+    "spacegroup_number",
+    "value",
+    "step",
+    "cif",
+)
+
+
+@dataclass(frozen=True)
+class TopRow:
+    rank: int
+    record: Record
+    cif: str
+
+
+def best_per_composition(records: list[Record], n: int) -> list[Record]:
+    """Lowest value per reduced formula, the ``n`` lowest of those, best first."""
+    best: dict[str, Record] = {}
+    for r in records:
+        if r.formula not in best or r.value < best[r.formula].value:
+            best[r.formula] = r
+    return sorted(best.values(), key=lambda r: r.value)[:n]
+
+
+def write_top(records: list[Record], out_dir: Path, n: int = 20, unit: str = "eV/atom") -> list[TopRow]:
+    """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif``; return the rows."""
+    cif_dir = out_dir / "cifs"
+    cif_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for rank, record in enumerate(best_per_composition(records, n), start=1):
+        path = cif_dir / f"{rank:02d}_{record.cell_formula}.cif"
+        CifWriter(record.structure, symprec=0.1).write_file(path)
+        rows.append(TopRow(rank, record, str(path.relative_to(out_dir))))
+    value_header = f"value_{unit.replace('/', '_per_')}"
+    with open(out_dir / "top.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([value_header if c == "value" else c for c in COLUMNS])
+        for row in rows:
+            r = row.record
+            writer.writerow(
+                [
+                    row.rank,
+                    r.formula,
+                    r.cell_formula,
+                    r.natoms,
+                    r.spacegroup,
+                    r.spacegroup_number,
+                    f"{r.value:.4f}",
+                    r.number,
+                    row.cif,
+                ]
+            )
+    (out_dir / "top.md").write_text(markdown_table(rows, unit) + "\n")
+    return rows
+
+
+def markdown_table(rows: list[TopRow], unit: str = "eV/atom") -> str:
+    lines = [
+        f"| rank | formula | cell | atoms | space group | E ({unit}) | step |",
+        "| ---: | --- | --- | ---: | --- | ---: | ---: |",
+    ]
+    for row in rows:
+        r = row.record
+        lines.append(
+            f"| {row.rank} | {r.formula} | {r.cell_formula} | {r.natoms} | "
+            f"{r.spacegroup} ({r.spacegroup_number}) | {r.value:.3f} | {r.number} |"
+        )
+    return "\n".join(lines)

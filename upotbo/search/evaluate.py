@@ -1,0 +1,91 @@
+"""Score a batch of crystals: (optional) batched relaxation, then the target property."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pymatgen.core import Structure
+
+from upotbo.errors import CandidateFailed
+from upotbo.potentials.base import Potential
+from upotbo.potentials.relax import relax_batch
+from upotbo.properties.base import Property
+
+
+@dataclass
+class Scored:
+    """One crystal's outcome: value of the property, or ``error`` with the reason."""
+
+    structure: Structure
+    value: float = math.nan
+    initial_value: float = math.nan
+    energy: float = math.nan
+    relax_steps: int = 0
+    error: str | None = None
+
+
+PRUNE_EVERY = 10  # relaxation steps between pruning checks
+
+
+class Evaluator:
+    """Potential + property + relaxation budget; ``score`` takes and returns batches.
+
+    With ``prune_margin`` set, a relaxation is stopped at a check (every 10 steps) when the candidate is
+    still more than the margin above the best value known, the margin shrinking linearly to a third of
+    itself by the last step: relaxations gain ~1-2 eV/atom at most, so such a candidate cannot become
+    the optimum, and its steps are better spent on others (successive halving over relaxations).
+    The stored value is then the partly relaxed one, an honest upper bound.
+    """
+
+    def __init__(
+        self,
+        potential: Potential,
+        prop: Property,
+        relax_steps: int = 0,
+        fmax: float = 0.05,
+        prune_margin: float | None = None,
+    ) -> None:
+        self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
+        self.prune_margin = prune_margin
+
+    def _stopper(self, structures: Sequence[Structure], best: float | None):
+        if self.prune_margin is None or best is None or self.relax_steps == 0:
+            return None
+        sign = 1.0 if self.prop.direction == "minimize" else -1.0
+        margin0 = self.prune_margin
+
+        def stop(i: int, step: int, energy: float) -> bool:
+            if step == 0 or step % PRUNE_EVERY:
+                return False
+            margin = margin0 * (1.0 - 2.0 / 3.0 * step / self.relax_steps)
+            try:
+                value = self.prop.value(structures[i], energy, self.potential)
+            except CandidateFailed:
+                return False
+            return sign * (value - best) > margin
+
+        return stop
+
+    def score(self, structures: Sequence[Structure], best: float | None = None) -> list[Scored]:
+        """Score a batch; ``best`` (the best value known so far) enables pruning."""
+        stop = self._stopper(structures, best)
+        relaxed = relax_batch(self.potential, structures, steps=self.relax_steps, fmax=self.fmax, stop=stop)
+        out = []
+        for start, r in zip(structures, relaxed, strict=True):
+            scored = Scored(structure=r.structure, energy=r.energy, relax_steps=r.steps, error=r.error)
+            if scored.error is None:
+                try:
+                    scored.value = self.prop.value(r.structure, r.energy, self.potential)
+                    scored.initial_value = self.prop.value(start, r.initial_energy, self.potential)
+                except CandidateFailed as exc:
+                    scored.error = str(exc)
+            low, high = self.prop.plausible
+            if scored.error is None and not low <= scored.value <= high:
+                scored.error = (
+                    f"implausible {self.prop.name} {scored.value:.2f} {self.prop.unit} "
+                    f"(outside {low}..{high}; the potential failed on this geometry)"
+                )
+            out.append(scored)
+        return out

@@ -1,0 +1,128 @@
+"""The (a, c, s) search space and the define-by-run suggestion of one candidate.
+
+A trial first draws the composition a (``ncomp`` elements from the pool, with replacement, so unaries
+like C8 are reachable), then the stoichiometry c (1..``nchem`` atoms of each drawn element in the cell),
+and only then the structure parameters s, whose number depends on a and c: a space group among those
+compatible with the counts, a Wyckoff assignment, six lattice parameters, a volume, and the free
+coordinates of each Wyckoff site. Every parameter is a plain float/int so any optuna sampler models it;
+the space group and Wyckoff choice are quantiles of the compatible lists.
+
+Elements are drawn as positions on Pettifor's chemical scale (Mendeleev number), not as unordered
+categories: neighbours on that scale are chemically alike (Zr Ti Nb Mo; C N O), so a model that finds
+Zr-O good also tries Zr-C and Nb-N. With categories, TPE cannot generalize from one element to another
+and, in the paper42 binary space, locked onto Zr-O for 1,000 steps.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import optuna
+from pymatgen.core.periodic_table import Element
+
+from upotbo.errors import CandidateFailed, InputError
+from upotbo.space.pools import parse_pool
+from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups
+
+VOLUME_RANGE = (1.0, 4.0)  # cell volume / sum of covalent-sphere volumes
+RATIO_RANGE = (0.6, 1.8)  # b/a and c/a
+ANGLE_RANGE = (60.0, 120.0)  # degrees
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Pool, number of components, atoms per element and the atoms-per-cell bound."""
+
+    pool: tuple[str, ...]
+    ncomp: int = 2
+    nchem: int = 5
+    max_atoms: int = 20
+
+    @classmethod
+    def create(cls, pool: Any, ncomp: int = 2, nchem: int = 5, max_atoms: int | None = None) -> SearchSpace:
+        """Validate user settings (one clear ``InputError`` per bad value) and build the space."""
+        symbols = parse_pool(pool)
+        if not 1 <= int(ncomp) <= 4:
+            raise InputError(f"--ncomp {ncomp} is out of range: use 1 to 4 elements per crystal")
+        if not 1 <= int(nchem) <= 12:
+            raise InputError(f"--nchem {nchem} is out of range: use 1 to 12 atoms of each element per cell")
+        if max_atoms is None:
+            max_atoms = ncomp * nchem
+        if max_atoms < ncomp:
+            raise InputError(
+                f"--max-atoms {max_atoms} is below --ncomp {ncomp}: each drawn element needs at least one "
+                f"atom, so use --max-atoms >= {ncomp}"
+            )
+        return cls(pool=symbols, ncomp=int(ncomp), nchem=int(nchem), max_atoms=int(max_atoms))
+
+    @cached_property
+    def chemical_scale(self) -> tuple[str, ...]:
+        """The pool ordered by Mendeleev number (Pettifor's chemical scale)."""
+        return tuple(sorted(self.pool, key=lambda s: (Element(s).mendeleev_no, Element(s).Z)))
+
+    def settings(self) -> dict[str, Any]:
+        return {**asdict(self), "pool": list(self.pool)}
+
+    def suggest(self, trial: optuna.Trial) -> Candidate:
+        """Draw a candidate from ``trial`` define-by-run. Raises ``CandidateFailed`` if no symmetry fits."""
+        scale = self.chemical_scale
+        picks = [scale[trial.suggest_int(f"el{i}", 0, len(scale) - 1)] for i in range(self.ncomp)]
+        trial.set_user_attr("drawn", sorted(set(picks)))
+        counts_drawn = []
+        for i in range(self.ncomp):
+            room = self.max_atoms - sum(counts_drawn) - (self.ncomp - 1 - i)
+            counts_drawn.append(trial.suggest_int(f"n{i}", 1, max(1, min(self.nchem, room))))
+        merged: Counter[str] = Counter()
+        for symbol, n in zip(picks, counts_drawn, strict=True):
+            merged[symbol] += n
+        species = tuple(sorted(merged))
+        counts = tuple(merged[s] for s in species)
+        groups = compatible_space_groups(tuple(sorted(counts)))
+        if not groups:
+            raise CandidateFailed(f"no space group hosts counts {counts}")
+        number = groups[_pick(trial.suggest_float("spg", 0.0, 1.0), len(groups))]
+        seed = int(trial.suggest_float("wyckoff", 0.0, 1.0) * 2**31)
+        wyckoffs = assign_wyckoffs(number, counts, np.random.default_rng(seed))
+        if wyckoffs is None:
+            raise CandidateFailed(f"no Wyckoff assignment of {counts} in space group {number}")
+        lattice = {
+            "volume": trial.suggest_float("volume", *VOLUME_RANGE, log=True),
+            "b_a": trial.suggest_float("b_a", *RATIO_RANGE),
+            "c_a": trial.suggest_float("c_a", *RATIO_RANGE),
+            "alpha": trial.suggest_float("alpha", *ANGLE_RANGE),
+            "beta": trial.suggest_float("beta", *ANGLE_RANGE),
+            "gamma": trial.suggest_float("gamma", *ANGLE_RANGE),
+        }
+        nsites = sum(len(sites) for sites in wyckoffs)
+        coords = tuple(
+            tuple(trial.suggest_float(f"{axis}{k}", 0.0, 1.0) for axis in "xyz") for k in range(nsites)
+        )
+        return Candidate(species, counts, number, wyckoffs, lattice, coords)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A full (a, c, s) description: enough to rebuild the crystal exactly."""
+
+    species: tuple[str, ...]
+    counts: tuple[int, ...]
+    space_group: int
+    wyckoffs: tuple[tuple[str, ...], ...]
+    lattice: dict[str, float] = field(hash=False)
+    coords: tuple[tuple[float, float, float], ...]
+
+    @property
+    def formula(self) -> str:
+        return "".join(f"{s}{n}" for s, n in zip(self.species, self.counts, strict=True))
+
+    @property
+    def natoms(self) -> int:
+        return sum(self.counts)
+
+
+def _pick(u: float, n: int) -> int:
+    return min(int(u * n), n - 1)

@@ -1,0 +1,82 @@
+"""Space groups and Wyckoff assignments for a given cell content (PyXtal's Wyckoff tables).
+
+Enumerating every Wyckoff combination is exponential (counts 5,4,3 give 273,000 of them and take
+80 s in PyXtal), so instead a seeded backtracking search draws one assignment: sites with free
+parameters may repeat, fixed sites are used at most once across all species. The same search with
+a fixed order decides compatibility; both are cached.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from pyxtal.symmetry import Group
+
+
+@lru_cache(maxsize=230)
+def group(number: int) -> Group:
+    return Group(number)
+
+
+@lru_cache(maxsize=230)
+def wyckoff_table(number: int) -> tuple[tuple[int, str, bool], ...]:
+    """(multiplicity, label like '4a', has free parameters) for each Wyckoff position of the group."""
+    return tuple((wp.multiplicity, f"{wp.multiplicity}{wp.letter}", wp.get_dof() > 0) for wp in group(number))
+
+
+def assign_wyckoffs(
+    number: int, counts: tuple[int, ...], rng: np.random.Generator | None = None
+) -> tuple[tuple[str, ...], ...] | None:
+    """One Wyckoff assignment of ``counts`` atoms per species in group ``number``, or None if impossible.
+
+    With ``rng`` the site order is shuffled, so different seeds give different valid assignments.
+    """
+    table = wyckoff_table(number)
+    order = list(range(len(table)))
+    if rng is not None:
+        rng.shuffle(order)
+    used: set[int] = set()
+    chosen: list[list[int]] = []
+    budget = [20_000]  # bound the search; no realistic cell content needs more
+
+    def fill_species(k: int) -> bool:
+        if k == len(counts):
+            return True
+        sites: list[int] = []
+        return fill(k, counts[k], 0, sites)
+
+    def fill(k: int, remaining: int, start: int, sites: list[int]) -> bool:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if remaining == 0:
+            chosen.append(list(sites))
+            if fill_species(k + 1):
+                return True
+            chosen.pop()
+            return False
+        for pos in range(start, len(order)):
+            idx = order[pos]
+            mult, _, free = table[idx]
+            if mult > remaining or (not free and idx in used):
+                continue
+            if not free:
+                used.add(idx)
+            sites.append(idx)
+            if fill(k, remaining - mult, pos if free else pos + 1, sites):
+                return True
+            sites.pop()
+            if not free:
+                used.discard(idx)
+        return False
+
+    if not fill_species(0):
+        return None
+    return tuple(tuple(table[i][1] for i in species_sites) for species_sites in chosen)
+
+
+@lru_cache(maxsize=4096)
+def compatible_space_groups(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """Space-group numbers that can host ``counts`` atoms of each species (order-free: pass sorted)."""
+    return tuple(n for n in range(1, 231) if assign_wyckoffs(n, counts) is not None)

@@ -1,0 +1,113 @@
+"""The run's database: an ordinary optuna study (SQLite file by default, any SQLAlchemy URL otherwise).
+
+Layout, so any tool can read it (optuna-dashboard opens it as is):
+- study name ``upotbo``; study user attr ``settings`` holds the space/potential/search settings, which
+  ``--resume`` checks so a study is only ever continued with the settings that made it;
+- a COMPLETE trial's value is the property (eV/atom for E_c); its user attrs hold the crystal
+  (``structure``: pymatgen JSON of the scored, relaxed cell), ``formula``, ``natoms``, ``spacegroup``,
+  ``energy`` (potential's total energy, eV/cell), ``initial_value``, ``relax_steps``, ``seconds``;
+- a FAIL trial carries ``fail_reason`` and ``fail_stage`` (build / score).
+Trials enter the database only once finished (the sampler works on an in-memory mirror), so a killed
+process never leaves a trial RUNNING: every stored trial is a step, and resume continues from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from upotbo.errors import InputError
+
+STUDY_NAME = "upotbo"
+DB_NAME = "study.db"
+# Settings that define the search; resuming with different values would mix two experiments.
+IDENTITY_KEYS = ("pool", "ncomp", "nchem", "max_atoms", "potential", "property", "relax_steps", "fmax")
+
+
+def storage_url(out_dir: Path, storage: str | None = None) -> str:
+    return storage or f"sqlite:///{(out_dir / DB_NAME).resolve()}"
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"output directory {str(out_dir)!r} is not writable ({exc.strerror}): pass --out to a "
+            f"folder you can write"
+        ) from exc
+
+
+def _rdb(url: str) -> optuna.storages.BaseStorage:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    return optuna.storages.RDBStorage(url, **kwargs)
+
+
+def open_study(url: str, settings: dict[str, Any], resume: bool) -> optuna.Study:
+    """Create a new study, or continue one after checking it was made with the same settings."""
+    storage = _rdb(url)
+    exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if resume:
+        if not exists:
+            raise InputError(
+                f"nothing to resume: no upotbo study in {_display(url)}; drop --resume to start one"
+            )
+        study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+        stored = study.user_attrs.get("settings", {})
+        diff = [k for k in IDENTITY_KEYS if stored.get(k) != settings.get(k)]
+        if diff:
+            details = ", ".join(f"{k}: stored {stored.get(k)!r} vs given {settings.get(k)!r}" for k in diff)
+            raise InputError(
+                f"cannot resume with different settings ({details}): repeat the original options"
+            )
+        return study
+    if exists:
+        raise InputError(
+            f"a study already exists in {_display(url)}: add --resume to continue it or choose another --out"
+        )
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize")
+    study.set_user_attr("settings", settings)
+    return study
+
+
+def load_existing(url: str) -> optuna.Study:
+    storage = _rdb(url)
+    if STUDY_NAME not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+        raise InputError(f"no upotbo study in {_display(url)}: point at the --out folder of a search")
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+
+
+def counted_steps(study: optuna.Study) -> int:
+    """Steps taken so far: every stored (finished) trial."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+
+
+def write_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    (out_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def _display(url: str) -> str:
+    return url.replace("sqlite:///", "") if url.startswith("sqlite") else url.split("@")[-1]
+
+
+def resolve_run(run_dir: str | os.PathLike) -> str:
+    """URL of the study behind a run directory (validate/landscape/report take run directories)."""
+    path = Path(run_dir)
+    settings = path / "settings.json"
+    if not path.is_dir() or not settings.exists():
+        raise InputError(
+            f"{str(path)!r} is not an upotbo run directory (no settings.json): pass the --out "
+            f"folder of a search"
+        )
+    stored = json.loads(settings.read_text())
+    return stored.get("storage") or storage_url(path)
