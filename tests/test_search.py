@@ -22,8 +22,11 @@ def _search(chgnet, out, **kwargs):
 
 
 def test_small_search_finds_strong_cohesion(chgnet, tmp_path):
-    """Pool Zr,C,N,B: 60 steps with in-loop relaxation reach E_c <= -7.0 eV/atom (ZrC, ZrN, C, ZrB2...)."""
-    search = _search(chgnet, tmp_path, n_init=20, relax_steps=40, batch_size=20, seed=0)
+    """Pool Zr,C,N,B: 60 steps with in-loop relaxation reach E_c <= -7.0 eV/atom (ZrC, ZrN, C, ZrB2...).
+
+    Measured: seeds 0/1 end on diamond C4 (-7.802) and rock-salt Zr2C2 (-7.881) in ~40 s each.
+    """
+    search = _search(chgnet, tmp_path, nchem=2, n_init=20, relax_steps=40, batch_size=20, seed=0)
     result = search.run(60)
     assert result.steps == 60
     assert result.best_value <= -7.0

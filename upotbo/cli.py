@@ -44,7 +44,7 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-atoms", type=int, default=None, help="max atoms per cell (default ncomp*nchem)")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
     p.add_argument("--n-init", type=_int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
-    p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=1500, help="total steps (trials)")
+    p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=600, help="total steps (trials)")
     p.add_argument(
         "--relax-steps",
         type=_int_in(0, 2000, "--relax-steps"),
@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
