@@ -2,7 +2,6 @@
 
 from upotbo.storage.records import Record, completed_records, step_elements
 from upotbo.storage.study_db import (
-    counted_steps,
     load_existing,
     open_study,
     prepare_out_dir,
@@ -13,7 +12,6 @@ from upotbo.storage.study_db import (
 __all__ = [
     "Record",
     "completed_records",
-    "counted_steps",
     "load_existing",
     "open_study",
     "prepare_out_dir",

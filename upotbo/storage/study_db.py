@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from upotbo.errors import InputError
 
@@ -85,11 +84,6 @@ def load_existing(url: str) -> optuna.Study:
     if STUDY_NAME not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
         raise InputError(f"no upotbo study in {_display(url)}: point at the --out folder of a search")
     return optuna.load_study(study_name=STUDY_NAME, storage=storage)
-
-
-def counted_steps(study: optuna.Study) -> int:
-    """Steps taken so far: every stored (finished) trial."""
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
 
 
 def write_settings(out_dir: Path, settings: dict[str, Any]) -> None:
