@@ -156,6 +156,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand
+def _register_validate(sub: argparse._SubParsersAction) -> None:
+    from upotbo.validate.cli import register
+
+    register(sub)
+
+
+@subcommand
+def _register_landscape(sub: argparse._SubParsersAction) -> None:
+    from upotbo.landscape.cli import register
+
+    register(sub)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; users get the error line alone, and exit code 2."""
 

@@ -1,0 +1,38 @@
+"""Validation of a run's finds (issue #5): relaxation, symmetry, convex hull, phonons, DFT spot checks.
+
+Names are imported lazily (PEP 562) so that ``upotbo --help`` and the CLI's argument parsing do not
+pay for pymatgen, matplotlib and the potential before any work is asked for.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "Crystal": "inputs",
+    "from_cifs": "inputs",
+    "from_run": "inputs",
+    "DFTResult": "dft",
+    "DFTSettings": "dft",
+    "dft_cohesive": "dft",
+    "PhononResult": "phonons",
+    "phonons": "phonons",
+    "Reference": "references",
+    "relax_references": "references",
+    "Relaxed": "relax",
+    "relax_crystals": "relax",
+    "ValidationSettings": "runner",
+    "validate": "runner",
+    "merge_duplicates": "symmetry",
+    "prototype_name": "symmetry",
+    "spacegroup": "symmetry",
+    "standard_cells": "symmetry",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,0 +1,108 @@
+"""Step 4: harmonic phonons with phonopy, forces from the potential (all displaced supercells in one
+batched call), on a supercell at least ``min_length`` Å across in every direction.
+
+Verdict: dynamically stable when the lowest frequency over a Γ-centred q-mesh is above ``-tolerance``
+(phonopy reports imaginary modes as negative frequencies). The tolerance absorbs the numerical noise
+of an ML potential near Γ; a real instability is larger (bcc Zr: several THz imaginary).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+from pymatgen.symmetry.bandstructure import HighSymmKpath
+
+from upotbo.errors import CandidateFailed
+from upotbo.potentials import Potential
+from upotbo.validate.symmetry import standard_cells
+
+MIN_LENGTH = 8.0  # Å, smallest perpendicular width of the supercell
+MESH = 12  # q-points per reciprocal axis for the lowest frequency and the DOS
+TOLERANCE = 0.1  # THz
+DISPLACEMENT = 0.01  # Å
+
+
+@dataclass
+class PhononResult:
+    min_frequency: float  # THz; negative = imaginary
+    stable: bool
+    supercell_atoms: int
+    tolerance: float
+    plot: str | None = None
+
+
+def supercell_diagonal(lattice: Lattice, min_length: float) -> list[int]:
+    """Repeats per axis so that every perpendicular width of the supercell is ≥ ``min_length``."""
+    m = lattice.matrix
+    widths = [lattice.volume / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)]
+    return [max(1, math.ceil(min_length / w - 1e-6)) for w in widths]
+
+
+def phonons(
+    potential: Potential,
+    structure: Structure,
+    plot_path: Path | None = None,
+    min_length: float = MIN_LENGTH,
+    mesh: int = MESH,
+    tolerance: float = TOLERANCE,
+    symprec: float = 0.1,
+) -> PhononResult:
+    """Lowest frequency and stability verdict; a band structure + DOS plot when ``plot_path`` is given."""
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    conventional, primitive = standard_cells(structure, symprec)
+    unit = PhonopyAtoms(
+        symbols=[s.specie.symbol for s in conventional],
+        cell=conventional.lattice.matrix,
+        scaled_positions=conventional.frac_coords,
+    )
+    diag = supercell_diagonal(conventional.lattice, min_length)
+    phonon = Phonopy(unit, supercell_matrix=np.diag(diag), primitive_matrix="auto", symprec=1e-3)
+    phonon.generate_displacements(distance=DISPLACEMENT)
+    cells = [phonon.supercell, *phonon.supercells_with_displacements]
+    calcs = potential.calculate(
+        [Structure(c.cell, c.symbols, c.scaled_positions) for c in cells], forces=True
+    )
+    failed = [c.error for c in calcs if not c.ok]
+    if failed:
+        raise CandidateFailed(f"phonon forces failed: {failed[0]}")
+    residual = calcs[0].forces  # forces left in the undisplaced supercell are subtracted
+    phonon.forces = np.array([c.forces - residual for c in calcs[1:]])
+    phonon.produce_force_constants()
+    phonon.symmetrize_force_constants()
+    phonon.run_mesh([mesh] * 3, is_gamma_center=True)
+    lowest = float(np.min(phonon.get_mesh_dict()["frequencies"]))
+    plot = None
+    if plot_path is not None:
+        _plot(phonon, primitive, plot_path)
+        plot = str(plot_path)
+    return PhononResult(lowest, lowest >= -tolerance, len(phonon.supercell), tolerance, plot)
+
+
+def _plot(phonon, primitive: Structure, path: Path) -> None:
+    """Band structure along the Setyawan-Curtarolo path of ``primitive`` plus the total DOS."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from phonopy.phonon.band_structure import get_band_qpoints_and_path_connections
+
+    kpath = HighSymmKpath(primitive, symprec=0.01).kpath
+    # Cartesian k is frame-independent here (phonopy's primitive shares the frame): convert the labels'
+    # fractional coordinates to those of phonopy's own primitive reciprocal lattice.
+    to_cart = primitive.lattice.reciprocal_lattice.matrix
+    to_phonopy = np.linalg.inv(Lattice(phonon.primitive.cell).reciprocal_lattice.matrix)
+    paths, labels = [], []
+    for segment in kpath["path"]:
+        paths.append([np.asarray(kpath["kpoints"][k]) @ to_cart @ to_phonopy for k in segment])
+        labels.extend("$\\Gamma$" if k == "\\Gamma" else k for k in segment)
+    qpoints, connections = get_band_qpoints_and_path_connections(paths, npoints=41)
+    phonon.run_band_structure(qpoints, path_connections=connections, labels=labels)
+    phonon.run_total_dos()
+    plt = phonon.plot_band_structure_and_dos()
+    plt.savefig(path, dpi=110)
+    plt.close("all")

@@ -1,0 +1,73 @@
+"""Step 6: the validation table (the paper's Table S1 for our run) as CSV and Markdown, with the MAE of
+the potential against DFT over the rows that have both."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+# (key, header with unit, format)
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("name", "crystal", "s"),
+    ("formula", "formula", "s"),
+    ("natoms", "atoms", "d"),
+    ("spacegroup", "space group", "s"),
+    ("prototype", "prototype", "s"),
+    ("ec_found", "E_c UPot as found (eV/atom)", ".3f"),
+    ("ec_relaxed", "E_c UPot relaxed (eV/atom)", ".3f"),
+    ("relaxation_energy", "relaxation energy (eV/atom)", ".3f"),
+    ("ec_dft", "E_c DFT single point (eV/atom)", ".3f"),
+    ("ec_dft_relaxed", "E_c DFT relaxed (eV/atom)", ".3f"),
+    ("formation_energy", "formation energy (eV/atom)", ".3f"),
+    ("e_above_hull", "E_above_hull (eV/atom)", ".3f"),
+    ("min_frequency", "lowest phonon frequency (THz)", ".2f"),
+    ("verdict", "verdicts", "s"),
+    ("merged", "same crystal as", "s"),
+    ("notes", "notes", "s"),
+)
+
+# (UPot column, DFT column, label) for the mean absolute errors
+PAIRS = (
+    ("ec_relaxed", "ec_dft", "E_c UPot relaxed vs DFT single point"),
+    ("ec_relaxed", "ec_dft_relaxed", "E_c UPot relaxed vs DFT relaxed"),
+)
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return format(value, fmt) if fmt != "s" else str(value)
+
+
+def mae(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    """label -> (MAE in eV/atom, number of rows) for each UPot/DFT pair present in some row."""
+    out = {}
+    for upot, dft, label in PAIRS:
+        diffs = [abs(r[upot] - r[dft]) for r in rows if r.get(upot) is not None and r.get(dft) is not None]
+        if diffs:
+            out[label] = (sum(diffs) / len(diffs), len(diffs))
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in COLUMNS) + " |",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(_cell(r.get(k), f) for k, _, f in COLUMNS) + " |")
+    for label, (value, n) in mae(rows).items():
+        lines.append(f"\nMAE {label}: {value:.3f} eV/atom over {n} crystal(s)")
+    return "\n".join(lines)
+
+
+def write_tables(rows: list[dict[str, Any]], out_dir: Path) -> None:
+    """``validation.csv`` and ``validation.md`` in ``out_dir``."""
+    with open(out_dir / "validation.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([h for _, h, _ in COLUMNS])
+        for r in rows:
+            writer.writerow([_cell(r.get(k), f if f in ("s", "d") else ".4f") for k, _, f in COLUMNS])
+    (out_dir / "validation.md").write_text(markdown(rows) + "\n")
