@@ -16,9 +16,10 @@ import numpy as np
 import optuna
 import pytest
 from conftest import run_cli
+from pymatgen.core import Composition
 
 from upotbo.cli import main
-from upotbo.landscape import draw, formula_map
+from upotbo.landscape import draw, formula_map, pool_map
 from upotbo.storage import completed_records, load_existing, storage_url
 
 ENTRY = [sys.executable, "-m", "upotbo.cli", "landscape"]
@@ -148,3 +149,17 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, args, message):
     assert len(lines) == 1 and lines[0].startswith("upotbo: error:"), err
     assert message in lines[0]
     assert not (tmp_path / "map").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("hint", [True, False])
+def test_draw_gives_each_slot_its_cell_content_without_parameter_names(hint):
+    """With ``hint=False`` nothing fixes the space's parameters by name (as if ``SearchSpace.suggest``
+    had renamed them): rejection alone must still give every slot a crystal of its own content."""
+    spec = pool_map("Zr,C", ncomp=2, nchem=2, per_point=2, seed=5)  # Zr-Zr, Zr-C, C-C x 4 stoichiometries
+    _, drawn = draw(spec, range(spec.total), hint=hint)
+    assert [d.slot for d in drawn] == list(range(spec.total))
+    built = [d for d in drawn if d.structure is not None]
+    assert len(built) >= spec.total - 1
+    for d in built:
+        species, counts = spec.cell_content(spec.point_of(d.slot))
+        assert d.structure.composition == Composition(dict(zip(species, counts, strict=True)))

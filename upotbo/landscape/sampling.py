@@ -9,9 +9,10 @@ filled with one random symmetric crystal s for that point:
   (903 x 25 x 30 = 677,250 slots for paper42 binaries);
 - ``space``: plain random draws over a whole ``SearchSpace`` (the background for a search run).
 
-A crystal is drawn exactly as the search draws one: an optuna trial asked from a ``RandomSampler``
-with the point's element/count parameters *enqueued* (fixed), so ``SearchSpace.suggest`` draws the
-space group, Wyckoff sites, lattice and coordinates at random, and ``build_structure`` builds it. The
+A crystal is drawn exactly as the search draws one: an optuna trial asked from a ``RandomSampler``,
+``SearchSpace.suggest`` (on the space narrowed to the point) draws composition, counts, space group,
+Wyckoff sites, lattice and coordinates, and ``build_structure`` builds it; draws of another cell
+content are rejected (see ``draw``), so nothing here depends on the space's parameter names. The
 sampler is reseeded per (seed, slot, attempt), so a slot's crystal does not depend on batch sizes or
 on where a killed job resumed. A slot whose build fails is retried up to ``MAX_ATTEMPTS`` times.
 """
@@ -35,6 +36,7 @@ from upotbo.errors import CandidateFailed, InputError
 from upotbo.space import Candidate, SearchSpace, parse_pool
 
 MAX_ATTEMPTS = 12  # builds tried per slot; ~40 % of random symmetric Zr4C4 builds fail, 0.4^12 ~ 2e-5
+MAX_DRAWS = 4000  # draws per slot, counting those rejected for the wrong cell content
 MAX_PER_ELEMENT = 12  # the space's own bound on atoms per element
 
 
@@ -67,21 +69,36 @@ class MapSpec:
 
     def label(self, index: int) -> str:
         """Cell formula of a point (A and B merged for a unary pick), or "random" for a ``space`` map."""
-        picks, counts = self.point(index)
-        if not picks:
+        merged = self._merged(index)
+        if not merged:
             return "random"
-        merged: Counter[str] = Counter()
-        for symbol, n in zip(picks, counts, strict=True):
-            merged[symbol] += n
         return "".join(f"{s}{n}" for s, n in merged.items())  # in the order given, e.g. Zr4C4
 
-    def fixed_params(self, slot: int) -> dict[str, int]:
-        """The trial parameters a slot fixes: element positions on the chemical scale, and counts."""
-        picks, counts = self.point(self.point_of(slot))
-        scale = self.space.chemical_scale
-        params = {f"el{i}": scale.index(s) for i, s in enumerate(picks)}
-        params.update({f"n{i}": n for i, n in enumerate(counts)})
-        return params
+    def _merged(self, index: int) -> Counter[str]:
+        merged: Counter[str] = Counter()
+        for symbol, n in zip(*self.point(index), strict=True):
+            merged[symbol] += n
+        return merged
+
+    def point_space(self, index: int) -> SearchSpace:
+        """The search space narrowed to point ``index``: its elements, at most its atom counts.
+
+        Drawing from it rather than from the whole pool keeps the rejection in ``draw`` cheap.
+        """
+        picks, counts = self.point(index)
+        if not picks:
+            return self.space
+        return SearchSpace.create(
+            tuple(dict.fromkeys(picks)), ncomp=len(picks), nchem=max(counts), max_atoms=sum(counts)
+        )
+
+    def cell_content(self, index: int) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+        """(species, counts) a crystal of point ``index`` must have, as ``Candidate`` states them."""
+        merged = self._merged(index)
+        if not merged:
+            return None
+        species = tuple(sorted(merged))
+        return species, tuple(merged[s] for s in species)
 
     def settings(self) -> dict[str, Any]:
         """What identifies the map (a resumed job must repeat it exactly)."""
@@ -142,38 +159,65 @@ class Drawn:
     attempts: int
 
 
-def draw(spec: MapSpec, slots: Sequence[int]) -> tuple[optuna.Study, list[Drawn]]:
+def draw(spec: MapSpec, slots: Sequence[int], hint: bool = True) -> tuple[optuna.Study, list[Drawn]]:
     """Draw the crystals of ``slots``; returns the in-memory study holding their (still open) trials.
 
-    Failed attempts before the last are told FAIL in that study and dropped; the caller tells the
-    returned trials and copies them to the run database. A fresh in-memory study per batch keeps
-    ``ask`` from slowing down as the map grows.
+    The map never relies on the space's parameter names: a draw whose ``Candidate`` is not the slot's
+    cell content is rejected and redrawn (from the point's narrowed space, so ~1 in 30 binary draws
+    fits). ``hint`` only speeds this up: it enqueues the composition parameters as today's
+    ``SearchSpace.suggest`` names them; if those names change the hint is ignored or rejected, and
+    the slot still gets a crystal of the right content. Failed attempts are told FAIL in the
+    in-memory study and dropped; the caller tells the returned trials and copies them to the run
+    database. A fresh in-memory study per batch keeps ``ask`` from slowing down as the map grows.
     """
     memory = optuna.create_study(direction="minimize")
     out = []
     for slot in slots:
-        params = spec.fixed_params(slot)
-        for attempt in range(MAX_ATTEMPTS):
+        point = spec.point_of(slot)
+        space, target = spec.point_space(point), spec.cell_content(point)
+        params = _hint(space, *spec.point(point)) if hint and target else None
+        builds = misses = 0
+        for attempt in range(MAX_DRAWS):
             seed = int(np.random.SeedSequence([spec.seed, slot, attempt]).generate_state(1)[0])
             memory.sampler = optuna.samplers.RandomSampler(seed=seed)
             if params:
                 memory.enqueue_trial(params, skip_if_exists=False)
             trial = memory.ask()
             try:
-                candidate = spec.space.suggest(trial)
-                structure = build_structure(candidate)
-            except CandidateFailed as exc:
-                if attempt + 1 < MAX_ATTEMPTS:
+                candidate = space.suggest(trial)
+                if target is not None and (candidate.species, candidate.counts) != target:
+                    misses += 1
+                    params = None if misses >= 2 else params  # the hint does not fix the point: drop it
                     memory.tell(trial, state=TrialState.FAIL)
                     continue
-                out.append(
-                    Drawn(slot, trial, None, None, f"{exc} (after {MAX_ATTEMPTS} builds)", attempt + 1)
-                )
+                structure = build_structure(candidate)
+            except CandidateFailed as exc:
+                builds += 1
+                if builds < MAX_ATTEMPTS and attempt + 1 < MAX_DRAWS:
+                    memory.tell(trial, state=TrialState.FAIL)
+                    continue
+                out.append(Drawn(slot, trial, None, None, f"{exc} (after {builds} builds)", attempt + 1))
                 break
             trial.set_user_attr("cell_formula", candidate.formula)
             out.append(Drawn(slot, trial, structure, candidate, None, attempt + 1))
             break
+        else:
+            out.append(
+                Drawn(slot, trial, None, None, f"no draw of {spec.label(point)} in {MAX_DRAWS}", MAX_DRAWS)
+            )
     return memory, out
+
+
+def _hint(space: SearchSpace, picks: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, int] | None:
+    """Composition parameters under ``SearchSpace.suggest``'s current names (a speed-up only)."""
+    try:
+        scale = space.chemical_scale
+        return {
+            **{f"el{i}": scale.index(s) for i, s in enumerate(picks)},
+            **{f"n{i}": n for i, n in enumerate(counts)},
+        }
+    except (AttributeError, ValueError):
+        return None
 
 
 def _parse_formula(formula: str) -> Composition:
