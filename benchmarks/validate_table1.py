@@ -4,7 +4,7 @@ GPAW PBE single points when GPAW is installed; UPot vs GPAW vs the paper's DFT (
     python benchmarks/validate_table1.py [--no-dft] [--out DIR]
 
 Prints a table (eV/atom, THz) with the MAE of each pair and the wall time per validation step, and
-writes benchmarks/results/validate_table1.json. Resumable: finished steps are kept in OUT/state.json.
+writes OUT/summary.json next to validation.csv/.md. Resumable: finished steps are kept in OUT/state.json.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pymatgen.core import Lattice, Structure
 
 from upotbo.potentials import load_potential
 from upotbo.validate import Crystal, DFTSettings, ValidationSettings, validate
+from upotbo.validate.table import mae
 
 # Paper Table 1, DFT-relaxed E_c (eV/atom); None where the paper has no value.
 PAPER = {
@@ -62,11 +63,6 @@ def table1() -> list[Crystal]:
     ]
 
 
-def _mae(rows: list[dict], a: str, b: str) -> tuple[float | None, int]:
-    diffs = [abs(r[a] - r[b]) for r in rows if r.get(a) is not None and r.get(b) is not None]
-    return (sum(diffs) / len(diffs) if diffs else None), len(diffs)
-
-
 def _fmt(value: float | None, spec: str = ".3f") -> str:
     return format(value, spec) if value is not None else "—"
 
@@ -104,15 +100,14 @@ def main() -> None:
             f"{_fmt(r.get('min_frequency'), '.2f')} THz |"
         )
     print("(energies in eV/atom)")
-    maes = {}
-    for a, b, label in (
+    pairs = (
         ("ec_relaxed", "ec_dft", "UPot vs GPAW"),
         ("ec_relaxed", "paper", "UPot vs paper"),
         ("ec_dft", "paper", "GPAW vs paper"),
-    ):
-        value, n = _mae(rows, a, b)
-        maes[label] = {"mae_eV_per_atom": value, "n": n}
-        print(f"MAE {label}: {_fmt(value)} eV/atom over {n} crystal(s)")
+    )
+    maes = {label: {"mae_eV_per_atom": v, "n": n} for label, (v, n) in mae(rows, pairs).items()}
+    for label, m in maes.items():
+        print(f"MAE {label}: {m['mae_eV_per_atom']:.3f} eV/atom over {m['n']} crystal(s)")
     total = time.perf_counter() - start
     print(
         "wall time per crystal: "
@@ -127,8 +122,7 @@ def main() -> None:
         "potential": potential.name,
         "dft": None if dft is None else vars(dft),
     }
-    path = Path("benchmarks/results/validate_table1.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(args.out) / "summary.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"wrote {path}")
 

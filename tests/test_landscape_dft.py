@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import sys
 
 import numpy as np
 import pytest
 
 from upotbo.cli import main
 
-HAS_GPAW = importlib.util.find_spec("gpaw") is not None
 
-
-@pytest.mark.skipif(HAS_GPAW, reason="GPAW is installed; the missing-GPAW message cannot be shown")
-def test_dft_without_gpaw_is_one_line_before_any_work(tmp_path, capsys):
+def test_dft_without_gpaw_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gpaw", None)  # as if GPAW were not installed
     code = main(["landscape", "--formula", "Zr4C4", "--n", "40", "--dft", "4", "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2
@@ -24,8 +22,10 @@ def test_dft_without_gpaw_is_one_line_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dft_overlay_on_small_map(tmp_path, capsys):
+def test_dft_overlay_on_small_map(tmp_path, tmp_path_factory, capsys, monkeypatch):
     pytest.importorskip("gpaw")
+    # isolated atoms shared with the ZrC check of this session (never a stale ~/.cache)
+    monkeypatch.setenv("UPOTBO_CACHE", str(tmp_path_factory.getbasetemp() / "gpaw_cache"))
     out = tmp_path / "m"
     code = main(
         ["landscape", "--formula", "Zr1C1", "--n", "24", "--dft", "3", "--out", str(out), "--no-progress"]

@@ -11,10 +11,11 @@ from upotbo.validate import DFTSettings, dft_cohesive
 
 
 @pytest.mark.slow
-def test_gpaw_rocksalt_zrc(chgnet, tmp_path, monkeypatch):
+def test_gpaw_rocksalt_zrc(chgnet, tmp_path, tmp_path_factory, monkeypatch):
     pytest.importorskip("gpaw")
-    monkeypatch.setenv("UPOTBO_CACHE", str(tmp_path))  # atoms computed here, not taken from a cache
+    cache = tmp_path_factory.getbasetemp() / "gpaw_cache"  # this session's: no stale atoms from ~/.cache
+    monkeypatch.setenv("UPOTBO_CACHE", str(cache))
     relaxed = relax_batch(chgnet, [rocksalt("Zr", "C", 4.70)], steps=200, fmax=0.02)[0].structure
     result = dft_cohesive(relaxed, DFTSettings(), tmp_path, "ZrC")
     assert result.value == pytest.approx(-7.97, abs=0.1)
-    assert (tmp_path / "gpaw_atom_energies.json").exists()
+    assert (cache / "gpaw_atom_energies.json").exists()

@@ -84,10 +84,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cif is not None:
         crystals, entries, out = from_cifs(args.cif), [], Path(args.out)
     else:
-        crystals, entries = from_run(args.run_dir, args.top, args.per_composition)
+        crystals, entries, run_potential = from_run(args.run_dir, args.top, args.per_composition)
         out = Path(args.out) if args.out else Path(args.run_dir) / "validation"
     prepare_out_dir(out)
     potential = load_potential(args.potential)
+    if entries and run_potential != potential.name:
+        print(
+            f"note: the run was scored with {run_potential}, not {potential.name}: its crystals stay out "
+            f"of the hull (energies on two scales must not mix)"
+        )
+        entries = []
     for c in crystals:
         potential.check_elements([el.symbol for el in c.structure.composition.elements])
     settings = ValidationSettings(

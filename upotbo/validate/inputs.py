@@ -69,9 +69,12 @@ def from_cifs(paths: list[str]) -> list[Crystal]:
     return crystals
 
 
-def from_run(run_dir: str | Path, top: int, per_composition: int = 1) -> tuple[list[Crystal], list]:
-    """The ``per_composition`` best crystals of each of the ``top`` best compositions, plus every
-    scored crystal of the run as (composition, energy eV/cell) for the convex hull."""
+def from_run(
+    run_dir: str | Path, top: int, per_composition: int = 1
+) -> tuple[list[Crystal], list, str | None]:
+    """The ``per_composition`` best crystals of each of the ``top`` best compositions, every scored
+    crystal of the run as (composition, energy eV/cell, label) for the convex hull, and the name of
+    the potential the run was scored with (None if the run does not say)."""
     study = load_existing(resolve_run(run_dir))
     records = completed_records(study)
     if not records:
@@ -81,12 +84,17 @@ def from_run(run_dir: str | Path, top: int, per_composition: int = 1) -> tuple[l
         same = sorted((r for r in records if r.formula == best.formula), key=lambda r: r.value)
         for k, record in enumerate(same[:per_composition]):
             crystals.append(_from_record(record, rank, k))
-    entries = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        energy = t.user_attrs.get("energy")
-        if energy is not None and np.isfinite(energy):
-            entries.append((Composition(t.user_attrs["cell_formula"]), float(energy), f"step {t.number}"))
-    return crystals, entries
+    energies = {
+        t.number: t.user_attrs.get("energy")
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
+    entries = [
+        (Composition(r.cell_formula), float(energies[r.number]), f"step {r.number}")
+        for r in records
+        if energies.get(r.number) is not None and np.isfinite(energies[r.number])
+    ]
+    potential = study.user_attrs.get("settings", {}).get("potential")
+    return crystals, entries, potential
 
 
 def _from_record(record: Record, rank: int, k: int) -> Crystal:

@@ -41,10 +41,13 @@ def _cell(value: Any, fmt: str) -> str:
     return format(value, fmt) if fmt != "s" else str(value)
 
 
-def mae(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
-    """label -> (MAE in eV/atom, number of rows) for each UPot/DFT pair present in some row."""
+def mae(
+    rows: list[dict[str, Any]], pairs: tuple[tuple[str, str, str], ...] = PAIRS
+) -> dict[str, tuple[float, int]]:
+    """label -> (MAE in eV/atom, number of rows) for each (column, column, label) pair that some row
+    has both values of."""
     out = {}
-    for upot, dft, label in PAIRS:
+    for upot, dft, label in pairs:
         diffs = [abs(r[upot] - r[dft]) for r in rows if r.get(upot) is not None and r.get(dft) is not None]
         if diffs:
             out[label] = (sum(diffs) / len(diffs), len(diffs))
