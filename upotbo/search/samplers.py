@@ -1,13 +1,87 @@
-"""Samplers behind one registry (no string if/elif over backends): name -> factory."""
+"""Samplers behind one registry (no string if/elif over backends): name -> factory.
+
+The default TPE sees a *bounded window* of the history (``WindowedTPESampler``): plain optuna TPE
+rebuilds its Parzen estimators from every finished trial at every ask, so its cost grows linearly
+with the study (~1.8 s per ask at 5,000 trials here, 100x the potential). TPE's "good" set is only
+the best ``min(10 %, 25)`` trials, so the window keeps the best ``n_best`` trials exactly and the
+latest ``n_recent`` as the "rest": the model keeps what it learned, at a flat cost per ask.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import TPESampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
 
 from upotbo.errors import InputError
+
+N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact one
+N_RECENT = 400  # latest finished trials kept as the "rest"
+
+
+class _Window:
+    """A read-only view of a study whose trial list is the sampler's window (plus RUNNING trials)."""
+
+    def __init__(self, study: Study, window: list[FrozenTrial]) -> None:
+        self._study, self._window = study, window
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Sequence[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        running = []
+        if states is None or TrialState.RUNNING in states:
+            running = self._study._get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        kept = [t for t in self._window if states is None or t.state in states]
+        return kept + running
+
+    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None):
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+
+class WindowedTPESampler(TPESampler):
+    """optuna's TPE on the best ``n_best`` plus the latest ``n_recent`` finished trials."""
+
+    def __init__(self, *args: Any, n_best: int = N_BEST, n_recent: int = N_RECENT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._n_best, self._n_recent = n_best, n_recent
+        self._cached: tuple[int, list[FrozenTrial]] = (-1, [])
+
+    def _view(self, study: Study) -> Study:
+        finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+        if len(finished) <= self._n_best + self._n_recent:
+            return study
+        if self._cached[0] != len(finished):  # finished trials change between batches, not per ask
+            best = sorted(finished, key=lambda t: t.value)[: self._n_best]
+            keep = {t.number for t in best} | {t.number for t in finished[-self._n_recent :]}
+            self._cached = (len(finished), [t for t in finished if t.number in keep])
+        return _Window(study, self._cached[1])  # type: ignore[return-value]
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return super().infer_relative_search_space(self._view(study), trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return super().sample_relative(self._view(study), trial, search_space)
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return super().sample_independent(self._view(study), trial, param_name, param_distribution)
 
 
 def _tpe(seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
@@ -15,7 +89,7 @@ def _tpe(seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
     # constant liar: a batch of asks does not propose the same point n times.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
+        return WindowedTPESampler(
             n_startup_trials=n_init, multivariate=True, group=True, constant_liar=True, seed=seed
         )
 

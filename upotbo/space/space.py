@@ -26,10 +26,10 @@ from pymatgen.core.periodic_table import Element
 
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space.pools import parse_pool
-from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups
+from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups, point_group_order
 
-VOLUME_RANGE = (1.0, 4.0)  # cell volume / sum of covalent-sphere volumes
-RATIO_RANGE = (0.6, 1.8)  # b/a and c/a
+VOLUME_RANGE = (1.0, 5.0)  # cell volume / sum of covalent-sphere volumes (graphite: 4.8)
+RATIO_RANGE = (0.5, 3.0)  # b/a and c/a, log-uniform (layered crystals: graphite c/a = 2.7)
 ANGLE_RANGE = (60.0, 120.0)  # degrees
 
 
@@ -84,15 +84,15 @@ class SearchSpace:
         groups = compatible_space_groups(tuple(sorted(counts)))
         if not groups:
             raise CandidateFailed(f"no space group hosts counts {counts}")
-        number = groups[_pick(trial.suggest_float("spg", 0.0, 1.0), len(groups))]
+        number = groups[_symmetric_pick(trial.suggest_float("spg", 0.0, 1.0), groups)]
         seed = int(trial.suggest_float("wyckoff", 0.0, 1.0) * 2**31)
         wyckoffs = assign_wyckoffs(number, counts, np.random.default_rng(seed))
         if wyckoffs is None:
             raise CandidateFailed(f"no Wyckoff assignment of {counts} in space group {number}")
         lattice = {
             "volume": trial.suggest_float("volume", *VOLUME_RANGE, log=True),
-            "b_a": trial.suggest_float("b_a", *RATIO_RANGE),
-            "c_a": trial.suggest_float("c_a", *RATIO_RANGE),
+            "b_a": trial.suggest_float("b_a", *RATIO_RANGE, log=True),
+            "c_a": trial.suggest_float("c_a", *RATIO_RANGE, log=True),
             "alpha": trial.suggest_float("alpha", *ANGLE_RANGE),
             "beta": trial.suggest_float("beta", *ANGLE_RANGE),
             "gamma": trial.suggest_float("gamma", *ANGLE_RANGE),
@@ -124,5 +124,13 @@ class Candidate:
         return sum(self.counts)
 
 
-def _pick(u: float, n: int) -> int:
-    return min(int(u * n), n - 1)
+def _symmetric_pick(u: float, groups: tuple[int, ...]) -> int:
+    """Index of the space group at quantile ``u``, each group weighted by its point-group order.
+
+    Ground states of simple compounds are overwhelmingly high-symmetry (rock salt, fluorite, AlB2,
+    graphite), so a cubic group (48 rotations) is drawn 48 times as often as P1; the sampler still
+    reaches every compatible group, and the quantile keeps groups ordered by number, so a sampler
+    that finds one cubic group good tries its neighbours.
+    """
+    cumulative = np.cumsum([point_group_order(n) for n in groups], dtype=float)
+    return min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), len(groups) - 1)

@@ -76,6 +76,16 @@ def assign_wyckoffs(
     return tuple(tuple(table[i][1] for i in species_sites) for species_sites in chosen)
 
 
+_CENTERING = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}  # lattice points per conventional cell
+
+
+@lru_cache(maxsize=230)
+def point_group_order(number: int) -> int:
+    """Rotations in the group's point group (1 for P1 .. 48 for m-3m): how symmetric the crystal is."""
+    g = group(number)
+    return g[0].multiplicity // _CENTERING[g.symbol[0]]
+
+
 @lru_cache(maxsize=4096)
 def compatible_space_groups(counts: tuple[int, ...]) -> tuple[int, ...]:
     """Space-group numbers that can host ``counts`` atoms of each species (order-free: pass sorted)."""
