@@ -67,6 +67,12 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/search", help="run directory (database, tables, CIFs, plots)")
     p.add_argument("--storage", default=None, help="SQLAlchemy URL instead of OUT/study.db")
     p.add_argument("--resume", action="store_true", help="continue the study stored in --out/--storage")
+    p.add_argument("--join", action="store_true",
+                   help="share the --storage study with other upotbo processes (cluster; created if missing)")
+    p.add_argument("--workers", type=_int_in(1, 1024, "--workers"), default=None,
+                   help="crystal-building processes (default: the machine's cores)")
+    p.add_argument("--heartbeat", type=float, default=10.0,
+                   help="seconds between heartbeats; a trial silent for 6 is failed and retried")
     p.add_argument("--target", type=float, default=None, help="stop once a crystal reaches this value")
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds (resume later)")
     p.add_argument("--top", type=_int_in(1, 10**4, "--top"), default=20, help="rows in the top table")
@@ -81,11 +87,14 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.properties import CohesiveEnergy
     from upotbo.report import markdown_table, write_report
     from upotbo.search import Search
+    from upotbo.search.workers import default_workers
     from upotbo.space import SearchSpace
 
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms)
     if args.fmax <= 0:
         raise InputError(f"--fmax {args.fmax} must be positive: a typical value is 0.05 eV/Å")
+    if not args.heartbeat > 0:
+        raise InputError(f"--heartbeat {args.heartbeat} must be positive seconds (default 10)")
     if args.prune_margin < 0:
         raise InputError(f"--prune-margin {args.prune_margin} must be >= 0 eV/atom (0 turns pruning off)")
     potential = load_potential(args.potential)
@@ -102,6 +111,10 @@ def _search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         storage=args.storage,
         resume=args.resume,
+        workers=args.workers or default_workers(),
+        join=args.join,
+        heartbeat_seconds=args.heartbeat,
+        grace_seconds=6 * args.heartbeat,
     )
     bar = tqdm(
         total=args.steps,

@@ -1,17 +1,28 @@
 """The search: ties space, sampler, builder, potential, property and storage together.
 
-One loop, in batches: ask ``batch_size`` trials, build each crystal (a failed build is a FAIL trial
-with its reason), score the built ones in one batched potential call (with the optional relaxation),
-tell every result. The sampler works on an in-memory optuna study (fast asks, no per-parameter
-database round trips); each finished trial is copied into the run's database right after its batch
-is scored. A killed run loses at most the batch being scored, never a stored step, and ``resume``
-replays the stored trials into the sampler and goes on.
+A pipeline in batches. The sampler works on an in-memory optuna study (fast asks, no per-parameter
+database round trips): ask a batch, draw each candidate and hand the crystals to the ``Builder``
+(``workers`` processes). While they are built, the previous batch is scored in one batched potential
+call, told to the sampler and written to the database in one transaction. So each batch is asked
+while the one before it is still being scored (the sampler sees it as running: TPE's constant liar),
+building overlaps scoring, and the schedule is the same for any number of workers: same seed and
+settings, same run.
+
+A solo run stores trials only once finished: a kill loses at most the batches in flight and never
+leaves a trial RUNNING; ``resume`` goes on from what is stored. Several processes can share one study
+(``join=True``, a server database such as PostgreSQL): a batch is then reserved (RUNNING, with a
+heartbeat) before it is built, each process syncs the others' finished trials into its sampler once
+per batch, and the ``TrialLedger`` keeps the books (unique trial numbers, a trial scored by one
+process only, trials of a process that died failed and retried).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +32,18 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from upotbo.build import build_structure
 from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.samplers import make_sampler
-from upotbo.space.space import SearchSpace
+from upotbo.search.workers import Builder, Built, check_workers
+from upotbo.space.space import Candidate, SearchSpace
+from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger, is_step
 from upotbo.storage.study_db import open_study, prepare_out_dir, storage_url, write_settings
 
 SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a found crystal
-_STORED = (TrialState.COMPLETE, TrialState.FAIL)
+STAGES = ("sampler", "build", "score", "describe", "storage")
 
 
 @dataclass
@@ -59,10 +71,26 @@ class SearchResult:
     potential_calls: int
     reached_target_at: int | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # main-process wall time per stage
+
+
+@dataclass
+class _Batch:
+    """Trials asked together: their database ids, candidates (None: failed to draw) and builds."""
+
+    trials: list[optuna.Trial]
+    ids: list[int | None]  # None: not in the database yet (a solo run stores trials once finished)
+    candidates: list[Candidate | None]
+    builds: Any  # handle from Builder.submit
 
 
 class Search:
-    """A resumable UPot-BO search writing to ``out_dir`` (or ``storage``, any SQLAlchemy URL)."""
+    """A resumable UPot-BO search writing to ``out_dir`` (or ``storage``, any SQLAlchemy URL).
+
+    ``workers``: crystal-building processes (0 = build in this process). ``join``: share the study in
+    ``storage`` with other processes (create it if missing); each process then samples with its own
+    seed stream so they do not propose the same candidates.
+    """
 
     def __init__(
         self,
@@ -79,12 +107,19 @@ class Search:
         storage: str | None = None,
         resume: bool = False,
         prune_margin: float | None = 2.0,
+        workers: int = 0,
+        join: bool = False,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         potential.check_elements(space.pool)
         prop.check_elements(space.pool)
         self.space, self.potential, self.prop = space, potential, prop
         self.out_dir = Path(out_dir)
         self.batch_size = batch_size
+        self.workers = check_workers(workers)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.join = join
         self.evaluator = Evaluator(
             potential, prop, relax_steps=relax_steps, fmax=fmax, prune_margin=prune_margin
         )
@@ -102,13 +137,20 @@ class Search:
             "batch_size": batch_size,
             "storage": storage,
         }
-        sampler_obj = make_sampler(sampler, seed, n_init)
+        sampler_obj = make_sampler(sampler, _process_seed(seed) if join else seed, n_init)
         prepare_out_dir(self.out_dir)
-        self.record = open_study(storage_url(self.out_dir, storage), self.settings, resume)
+        self.record = open_study(storage_url(self.out_dir, storage), self.settings, resume, join=join)
         write_settings(self.out_dir, self.settings)
+        self.ledger = TrialLedger(self.record, grace_seconds=grace_seconds)
+        if resume and not join:
+            self.ledger.recover(everything=True)  # a solo run resuming: what was in flight died with it
         self.memory = optuna.create_study(sampler=sampler_obj, direction="minimize")
-        self.memory.add_trials(self.record.get_trials(deepcopy=False, states=_STORED))
+        self.db_number: dict[int, int] = {}  # in-memory trial number -> study trial number
+        self._sync()
         self.potential_calls = 0
+        self._unstored = 0  # trials of this solo run asked but not stored yet
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._last_recover = time.monotonic()
 
     def run(
         self,
@@ -117,47 +159,140 @@ class Search:
         callbacks: tuple[Callable[[Progress], None], ...] = (),
         timeout: float | None = None,
     ) -> SearchResult:
-        """Run until ``steps`` steps are stored (counting earlier sessions), ``target`` is reached, or
-        ``timeout`` seconds have passed (checked between batches, like a walltime limit)."""
+        """Run until the study holds ``steps`` steps (counting earlier sessions and other processes),
+        ``target`` is reached, or ``timeout`` seconds have passed (checked between batches, like a
+        walltime limit). Trials already handed out are always finished before returning."""
         start = time.perf_counter()
         reached = self._reached(target)
-        while self._steps() < steps and reached is None:
-            if timeout is not None and time.perf_counter() - start > timeout:
-                break
-            self._step_batch(min(self.batch_size, steps - self._steps()))
-            reached = self._reached(target)
-            progress = self._progress(steps, time.perf_counter() - start)
-            for callback in callbacks:
-                callback(progress)
+        with Builder(self.workers) as builder, Heartbeat(self.ledger, self.heartbeat_seconds):
+            current: _Batch | None = None
+            while True:
+                out_of_time = timeout is not None and time.perf_counter() - start > timeout
+                stop = out_of_time or reached is not None
+                upcoming = None if stop else self._launch(steps, builder)
+                if current is not None:
+                    self._finish(current)
+                    reached = self._reached(target)
+                    progress = self._progress(steps, time.perf_counter() - start)
+                    for callback in callbacks:
+                        callback(progress)
+                elif upcoming is None:
+                    if stop or self._steps() >= steps:
+                        break
+                    time.sleep(min(1.0, self.heartbeat_seconds))  # others' trials in flight: wait
+                    self._recover()
+                current = upcoming
         return self._result(time.perf_counter() - start, reached)
 
-    def _step_batch(self, n: int) -> None:
-        asked: list[optuna.Trial] = []
-        trials, structures, build_seconds = [], [], []
-        for _ in range(n):
-            trial = self.memory.ask()
-            asked.append(trial)
-            t0 = time.perf_counter()
+    # -- the pipeline --------------------------------------------------------------------------------
+
+    def _launch(self, steps: int, builder: Builder) -> _Batch | None:
+        """Ask a batch (retries of lost trials first), reserve it, start building its crystals.
+
+        New trials only fill the steps not yet stored, in flight or waiting (counted in the database,
+        so processes sharing a study stop together at ``steps``); none left: returns None.
+        """
+        t0 = time.perf_counter()
+        self._sync()
+        counts = self.ledger.counts()
+        waiting = counts.get(TrialState.WAITING, 0)
+        in_flight = counts.get(TrialState.RUNNING, 0) + self._unstored
+        room = steps - self._steps() - in_flight - waiting
+        claimed = self.ledger.claim_waiting(min(waiting, self.batch_size))
+        n_new = max(0, min(self.batch_size - len(claimed), room))
+        if not claimed and not n_new:
+            self.seconds["storage"] += time.perf_counter() - t0
+            return None
+        t1 = time.perf_counter()
+        for frozen in claimed:
+            self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
+        trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
+        candidates: list[Candidate | None] = []
+        for trial in trials:
             try:
-                candidate = self.space.suggest(trial)
-                structure = build_structure(candidate)
+                candidates.append(self.space.suggest(trial))
             except CandidateFailed as exc:
                 self._fail(trial, "build", str(exc))
+                candidates.append(None)
                 continue
-            trial.set_user_attr("cell_formula", candidate.formula)
+            trial.set_user_attr("cell_formula", candidates[-1].formula)
+        t2 = time.perf_counter()
+        ids: list[int | None] = [c._trial_id for c in claimed]
+        self._map(trials[: len(claimed)], [c.number for c in claimed])
+        if self.join:  # others must see these as taken: RUNNING, with heartbeats, until finished
+            reserved = self.ledger.reserve([self._frozen(t) for t in trials[len(claimed) :]])
+            ids += [trial_id for trial_id, _ in reserved]
+            self._map(trials[len(claimed) :], [number for _, number in reserved])
+        else:  # alone: stored once finished, so a kill never leaves a trial RUNNING
+            ids += [None] * (len(trials) - len(claimed))
+            self._unstored += len(trials) - len(claimed)
+        t3 = time.perf_counter()
+        builds = builder.submit([c for c in candidates if c is not None])
+        self.seconds["sampler"] += t2 - t1
+        self.seconds["storage"] += (t1 - t0) + (t3 - t2)
+        self.seconds["build"] += time.perf_counter() - t3
+        return _Batch(trials, ids, candidates, builds)
+
+    def _finish(self, batch: _Batch) -> None:
+        """Wait for the batch's crystals, score them in one batched call, tell and store every trial."""
+        t0 = time.perf_counter()
+        built = iter(batch.builds.result())
+        t1 = time.perf_counter()
+        trials, structures, build_seconds = [], [], []
+        for trial, candidate in zip(batch.trials, batch.candidates, strict=True):
+            if candidate is None:
+                continue
+            result: Built = next(built)
+            if result.structure is None:
+                self._fail(trial, "build", result.error or "build failed")
+                continue
             trials.append(trial)
-            structures.append(structure)
-            build_seconds.append(time.perf_counter() - t0)
+            structures.append(result.structure)
+            build_seconds.append(result.seconds)
+        t2 = t3 = time.perf_counter()
         if structures:
-            t0 = time.perf_counter()
             best = self._best()
             scored = self.evaluator.score(structures, best=best.value if best else None)
-            per_candidate = (time.perf_counter() - t0) / len(structures)
+            t3 = time.perf_counter()
+            per_candidate = (t3 - t2) / len(structures)
             self.potential_calls += sum(s.relax_steps + 1 for s in scored)
-            for trial, result, built in zip(trials, scored, build_seconds, strict=True):
-                self._tell(trial, result, built + per_candidate)
-        frozen = self.memory.get_trials(deepcopy=False)
-        self.record.add_trials([frozen[t.number] for t in asked])
+            for trial, outcome, seconds in zip(trials, scored, build_seconds, strict=True):
+                self._tell(trial, outcome, seconds + per_candidate)
+        t4 = time.perf_counter()
+        pairs = list(zip(batch.ids, batch.trials, strict=True))
+        self.ledger.finish([(i, self._frozen(t)) for i, t in pairs if i is not None])
+        fresh = [t for i, t in pairs if i is None]
+        self._unstored -= len(fresh)
+        self._map(fresh, [number for _, number in self.ledger.store([self._frozen(t) for t in fresh])])
+        t5 = time.perf_counter()
+        self.seconds["build"] += t1 - t0
+        self.seconds["score"] += t3 - t2
+        self.seconds["describe"] += (t2 - t1) + (t4 - t3)
+        self.seconds["storage"] += t5 - t4
+        self._recover()
+
+    def _recover(self) -> None:
+        """Now and then, fail and requeue trials whose process stopped sending heartbeats."""
+        if time.monotonic() - self._last_recover > self.heartbeat_seconds:
+            self._last_recover = time.monotonic()
+            self.ledger.recover()
+
+    def _sync(self) -> None:
+        """Bring other processes' finished trials into the sampler (a no-op for a solo run)."""
+        foreign = self.ledger.new_finished()
+        if not foreign:
+            return
+        first = len(self.memory.get_trials(deepcopy=False))
+        self.memory.add_trials(foreign)
+        for k, trial in enumerate(foreign):
+            self.db_number[first + k] = trial.number
+
+    def _map(self, trials: list[optuna.Trial], numbers: list[int]) -> None:
+        for trial, number in zip(trials, numbers, strict=True):
+            self.db_number[trial.number] = number
+
+    def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
+        return self.memory._storage.get_trial(trial._trial_id)
 
     def _tell(self, trial: optuna.Trial, result: Scored, seconds: float) -> None:
         if result.error is not None:
@@ -190,21 +325,27 @@ class Search:
         trial.set_user_attr("fail_reason", reason)
         self.memory.tell(trial, state=TrialState.FAIL)
 
+    # -- reading the outcome -------------------------------------------------------------------------
+
     def _steps(self) -> int:
-        return len(self.memory.get_trials(deepcopy=False, states=_STORED))
+        return sum(1 for t in self.memory.get_trials(deepcopy=False) if is_step(t))
 
     def _complete(self) -> list[FrozenTrial]:
         return self.memory.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
+    def _number(self, trial: FrozenTrial) -> int:
+        """The trial's number in the stored study (what the top table and other processes show)."""
+        return self.db_number.get(trial.number, trial.number)
+
     def _reached(self, target: float | None) -> int | None:
         if target is None:
             return None
-        hits = [t.number for t in self._complete() if t.value <= target]
+        hits = [self._number(t) for t in self._complete() if t.value <= target]
         return min(hits) if hits else None
 
     def _best(self) -> FrozenTrial | None:
         complete = self._complete()
-        return min(complete, key=lambda t: t.value) if complete else None
+        return min(complete, key=lambda t: (t.value, self._number(t))) if complete else None
 
     def _progress(self, total: int, elapsed: float) -> Progress:
         best, steps, scored = self._best(), self._steps(), len(self._complete())
@@ -221,19 +362,27 @@ class Search:
     def _result(self, elapsed: float, reached: int | None) -> SearchResult:
         best = self._best()
         history: list[tuple[int, float]] = []
-        for t in self._complete():
+        for t in sorted(self._complete(), key=self._number):
             if not history or t.value < history[-1][1]:
-                history.append((t.number, float(t.value)))
+                history.append((self._number(t), float(t.value)))
         steps, scored = self._steps(), len(self._complete())
         return SearchResult(
             steps=steps,
             best_value=best.value if best else None,
             best_formula=best.user_attrs["cell_formula"] if best else None,
-            best_step=best.number if best else None,
+            best_step=self._number(best) if best else None,
             elapsed=elapsed,
             scored=scored,
             failed=steps - scored,
             potential_calls=self.potential_calls,
             reached_target_at=reached,
             history=history,
+            seconds=dict(self.seconds),
         )
+
+
+def _process_seed(seed: int | None) -> int | None:
+    """A seed of its own for each process sharing a study (same --seed on every Slurm task)."""
+    if seed is None:
+        return None
+    return zlib.crc32(f"{seed}/{socket.gethostname()}/{os.getpid()}/{time.time_ns()}".encode()) & 0x7FFFFFFF

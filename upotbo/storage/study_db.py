@@ -13,12 +13,15 @@ process never leaves a trial RUNNING: every stored trial is a step, and resume c
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 
 from upotbo.errors import InputError
 
@@ -45,29 +48,77 @@ def prepare_out_dir(out_dir: Path) -> None:
         ) from exc
 
 
-def _rdb(url: str) -> optuna.storages.BaseStorage:
+def server_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver that is installed.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; the ``upotbo[postgres]`` extra (and many
+    clusters) provide psycopg2, so a plain URL is pointed at whichever of the two is importable.
+    """
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _rdb(url: str) -> optuna.storages.RDBStorage:
+    """Open the database behind ``url``; a bad or unreachable URL is the user's to fix (InputError)."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    else:  # a server: drop connections the server or a firewall closed while a batch was scored
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(server_url(url), **kwargs)
+    except (
+        ImportError,
+        ValueError,
+        sqlalchemy.exc.SQLAlchemyError,
+        optuna.exceptions.StorageInternalError,
+    ) as exc:
+        driver = isinstance(exc, ImportError) or "NoSuchModule" in type(exc).__name__
+        hint = (
+            "install its driver (PostgreSQL: pip install psycopg2-binary, or 'psycopg[binary]')"
+            if driver
+            else "check the URL (e.g. postgresql://user:password@host:5432/dbname), that the server is "
+            "running and reachable, and that the database exists"
+        )
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot open storage {_display(url)} ({reason[:160]}): {hint}") from None
 
 
-def open_study(url: str, settings: dict[str, Any], resume: bool) -> optuna.Study:
-    """Create a new study, or continue one after checking it was made with the same settings."""
+def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = False) -> optuna.Study:
+    """Create a new study, or continue one after checking it was made with the same settings.
+
+    ``join``: several processes share the study (create it if missing, else continue it); that needs
+    a database server, since SQLite cannot lock the rows that keep trial numbers unique.
+    """
+    if join and url.startswith("sqlite"):
+        raise InputError(
+            "--join needs a database server shared by all processes: pass --storage "
+            "postgresql://user:password@host/dbname (SQLite serves one process; use --workers for more cores)"
+        )
     storage = _rdb(url)
     exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    if resume:
-        if not exists:
+    if join and not exists:
+        study = optuna.create_study(
+            study_name=STUDY_NAME, storage=storage, direction="minimize", load_if_exists=True
+        )
+        if "settings" not in study.user_attrs:
+            study.set_user_attr("settings", settings)
+    if resume or join:
+        if not exists and not join:
             raise InputError(
                 f"nothing to resume: no upotbo study in {_display(url)}; drop --resume to start one"
             )
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
-        stored = study.user_attrs.get("settings", {})
+        stored = _wait_for_settings(study)
         diff = [k for k in IDENTITY_KEYS if stored.get(k) != settings.get(k)]
         if diff:
             details = ", ".join(f"{k}: stored {stored.get(k)!r} vs given {settings.get(k)!r}" for k in diff)
             raise InputError(
-                f"cannot resume with different settings ({details}): repeat the original options"
+                f"cannot {'join' if join else 'resume'} with different settings ({details}): "
+                f"repeat the original options"
             )
         return study
     if exists:
@@ -77,6 +128,14 @@ def open_study(url: str, settings: dict[str, Any], resume: bool) -> optuna.Study
     study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize")
     study.set_user_attr("settings", settings)
     return study
+
+
+def _wait_for_settings(study: optuna.Study, seconds: float = 30.0) -> dict[str, Any]:
+    """The study's settings; a process joining at the same moment as the creator may wait a little."""
+    deadline = time.monotonic() + seconds
+    while "settings" not in (attrs := study.user_attrs) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return attrs.get("settings", {})
 
 
 def load_existing(url: str) -> optuna.Study:
@@ -91,7 +150,11 @@ def write_settings(out_dir: Path, settings: dict[str, Any]) -> None:
 
 
 def _display(url: str) -> str:
-    return url.replace("sqlite:///", "") if url.startswith("sqlite") else url.split("@")[-1]
+    """The URL as shown to users: a SQLite path, or a server URL without its password."""
+    if url.startswith("sqlite"):
+        return url.replace("sqlite:///", "")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('@')[-1]}" if rest else url
 
 
 def resolve_run(run_dir: str | os.PathLike) -> str:

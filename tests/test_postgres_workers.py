@@ -1,0 +1,118 @@
+"""Several ``upotbo search`` processes on one PostgreSQL study, one of them killed with SIGKILL.
+
+Needs a real PostgreSQL server: ``UPOTBO_TEST_POSTGRES_URL`` (set by ``.ci/run``, which installs and
+starts one on 127.0.0.1) names a database whose role may create databases; the test makes a scratch
+database, runs the processes, and drops it. Without the variable the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from conftest import run_cli
+from optuna.trial import TrialState
+
+from upotbo.storage.ledger import LOST, is_step
+
+SERVER = os.environ.get("UPOTBO_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not SERVER, reason="no PostgreSQL server (set UPOTBO_TEST_POSTGRES_URL)")
+
+STEPS, BATCH, PROCESSES = 60, 4, 3
+
+
+def _search(url: str, out: str) -> subprocess.Popen:
+    args = [
+        "search", "--pool", "Zr,C,N,B", "--nchem", "2", "--steps", str(STEPS), "--n-init", "12",
+        "--relax-steps", "0", "--batch-size", str(BATCH), "--workers", "1", "--heartbeat", "1",
+        "--storage", url, "--join", "--out", out, "--no-progress",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "upotbo.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="upotbo", storage=url).get_trials(deepcopy=False)
+
+
+def _wait_for(predicate, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except KeyError:  # the study is not created yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_processes_one_killed(tmp_path):
+    from upotbo.storage.scratch import scratch_database
+
+    with scratch_database(SERVER, prefix="upotbo_test") as url:
+        procs = [_search(url, str(tmp_path / f"p{k}")) for k in range(PROCESSES)]
+        try:
+            victim = procs[0]
+            # kill it while it holds trials RUNNING (its user attr ``worker`` names its pid)
+            _wait_for(
+                lambda: (
+                    sum(t.state == TrialState.COMPLETE for t in _trials(url)) >= 8
+                    and any(
+                        t.state == TrialState.RUNNING
+                        and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                        for t in _trials(url)
+                    )
+                ),
+                240,
+                "the victim to hold running trials",
+            )
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+            outputs = [p.communicate(timeout=300) for p in procs[1:]]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        for p, (_, stderr) in zip(procs[1:], outputs, strict=True):
+            assert p.returncode == 0, stderr
+
+        trials = _trials(url)
+        states = Counter(t.state for t in trials)
+        assert states[TrialState.RUNNING] == 0 and states[TrialState.WAITING] == 0  # nothing stuck
+        assert sorted(t.number for t in trials) == list(range(len(trials)))  # unique, none missing
+        steps = [t for t in trials if is_step(t)]
+        # the study stops at STEPS; processes finishing together may each add the batch in hand
+        assert STEPS <= len(steps) <= STEPS + (PROCESSES - 1) * BATCH
+        lost = [t for t in trials if t.user_attrs.get("fail_stage") == LOST]
+        assert lost, "the killed process held running trials: they must be failed and retried"
+        retries = Counter(t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs)
+        assert retries == Counter({t.number: 1 for t in lost})  # each lost trial retried exactly once
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        keys = [tuple(sorted(t.params.items())) for t in complete]
+        assert len(keys) == len(set(keys))  # no candidate scored twice
+        victim_pid = f":{victim.pid}"
+        assert {t.user_attrs["worker"] for t in complete if not t.user_attrs["worker"].endswith(victim_pid)}
+
+        best = min(complete, key=lambda t: (t.value, t.number))
+        tables = []
+        for k in range(PROCESSES):
+            report = run_cli("report", str(tmp_path / f"p{k}"))
+            assert report.returncode == 0, report.stderr
+            tables.append(report.stdout)
+        assert tables[0] == tables[1] == tables[2]  # the same top table from every process's folder
+        assert f"{best.value:.3f}" in tables[0]
+        for stdout, _ in outputs:
+            assert "E_c =" in stdout

@@ -1,0 +1,104 @@
+"""Crystal building off the main process, so it overlaps with the potential's batched scoring.
+
+The main process owns the sampler and the potential; ``Builder`` turns a batch of candidate
+descriptions into structures either inline (``workers=0``) or in ``workers`` spawned processes
+(spawn, not fork: forking a process that holds torch's thread pools can deadlock). Results come back
+in submission order, and a crystal is a pure function of its candidate, so the run does not depend
+on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from pymatgen.core import Structure
+
+from upotbo.build import build_structure
+from upotbo.errors import CandidateFailed, InputError
+from upotbo.space.space import Candidate
+
+
+@dataclass
+class Built:
+    """One candidate's build: the structure, or the reason it could not be built; CPU seconds."""
+
+    structure: Structure | None
+    error: str | None
+    seconds: float
+
+
+def default_workers() -> int:
+    """The machine's cores (what ``--workers`` defaults to)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_workers(workers: int) -> int:
+    if not isinstance(workers, int) or workers < 0:
+        raise InputError(f"workers={workers!r}: use a whole number of build processes, 0 = build inline")
+    return workers
+
+
+def build_many(candidates: Sequence[Candidate]) -> list[Built]:
+    """Build each candidate; a failed build is a recorded outcome, never an exception."""
+    out = []
+    for candidate in candidates:
+        t0 = time.process_time()
+        try:
+            structure, error = build_structure(candidate), None
+        except CandidateFailed as exc:
+            structure, error = None, str(exc)
+        out.append(Built(structure, error, time.process_time() - t0))
+    return out
+
+
+class _Done:
+    """A finished result with the ``Future.result()`` shape (inline builds)."""
+
+    def __init__(self, value: list[Built]) -> None:
+        self.value = value
+
+    def result(self) -> list[Built]:
+        return self.value
+
+
+class _Gathered:
+    """Several chunk futures read back as one list, in order."""
+
+    def __init__(self, futures: list[Future]) -> None:
+        self.futures = futures
+
+    def result(self) -> list[Built]:
+        return [built for future in self.futures for built in future.result()]
+
+
+class Builder:
+    """Builds batches of candidates inline or in worker processes; use as a context manager."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = check_workers(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Builder:
+        if self.workers > 0:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def submit(self, candidates: Sequence[Candidate]) -> _Done | _Gathered:
+        """Start building; ``.result()`` on the returned handle waits and gives one ``Built`` each."""
+        if self._pool is None or not candidates:
+            return _Done(build_many(candidates))
+        size = max(1, -(-len(candidates) // self.workers))  # one chunk per worker: few pickles
+        chunks = [list(candidates[i : i + size]) for i in range(0, len(candidates), size)]
+        return _Gathered([self._pool.submit(build_many, chunk) for chunk in chunks])

@@ -1,0 +1,358 @@
+"""Trials in a shared study: reserve, heartbeat, finish, recover lost ones, see the others' results.
+
+Many ``upotbo search`` processes (one machine or a cluster, any SQLAlchemy URL; PostgreSQL for more
+than one) can work on one optuna study. Each process samples on its own in-memory mirror and talks to
+the database once per batch, never once per parameter:
+
+- ``reserve``: the batch's trials enter the study RUNNING, with their parameters and a heartbeat, in
+  one transaction holding the study row lock (optuna's own rule for numbering trials), so numbers are
+  unique and gap-free across processes;
+- a ``Heartbeat`` thread refreshes the heartbeats of the trials in flight while the batch is scored;
+- ``finish``: values, the crystal's user attrs and the final state, in one transaction; a trial that
+  is no longer RUNNING (another process declared it lost) is left alone, so no trial is scored twice;
+- ``recover``: a RUNNING trial whose heartbeat is older than the grace period belonged to a process
+  that died (``kill -9``, node lost): it becomes FAIL with ``fail_stage="lost"`` and a WAITING copy
+  with the same parameters is enqueued (at most ``MAX_ATTEMPTS`` times, then ``fail_stage="crash"``);
+- ``claim_waiting``: WAITING trials (retries, or ``study.enqueue_trial`` from a user) become RUNNING
+  for exactly one process (row lock and state check);
+- ``new_finished``: the trials other processes finished since the last call, for the sampler.
+
+This writes optuna's tables through optuna's own SQLAlchemy models (``optuna.storages._rdb.models``),
+batching what ``RDBStorage`` would commit row by row; everything it writes is an ordinary optuna
+study that ``optuna.load_study`` and optuna-dashboard read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.distributions import distribution_to_json
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import FrozenTrial, TrialState
+
+LOST = "lost"  # fail_stage of a trial whose process died; a WAITING retry carries its parameters
+CRASH = "crash"  # fail_stage of a trial lost MAX_ATTEMPTS times: it is not retried again
+MAX_ATTEMPTS = 3
+HEARTBEAT_SECONDS = 10.0
+GRACE_SECONDS = 60.0  # a RUNNING trial silent this long is declared lost
+
+
+def is_step(trial: FrozenTrial) -> bool:
+    """A finished outcome that counts as a search step (a lost-and-retried trial does not)."""
+    if trial.state == TrialState.COMPLETE:
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_stage") != LOST
+
+
+class TrialLedger:
+    """One process's batched view of the study's trials (see the module docstring)."""
+
+    def __init__(self, study: optuna.Study, grace_seconds: float = GRACE_SECONDS) -> None:
+        storage = study._storage
+        backend = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a cache
+        if not isinstance(backend, optuna.storages.RDBStorage):
+            raise TypeError("TrialLedger needs an RDB (SQLAlchemy) storage")
+        self.rdb: optuna.storages.RDBStorage = backend
+        self.study_id = study._study_id
+        self.grace_seconds = grace_seconds
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # user attr ``worker`` of its trials
+        self.seen: set[int] = set()  # trial ids already mirrored into this process's sampler
+        self.in_flight: set[int] = set()
+        self._stored_keys: dict[int, set[str]] = {}  # user attrs already in the db, per trial in flight
+        self._lock = threading.Lock()
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def reserve(self, trials: Sequence[FrozenTrial]) -> list[tuple[int, int]]:
+        """Store ``trials`` as RUNNING with a heartbeat; their (db id, trial number) pairs.
+
+        Trials already finished here (a candidate that could not even be drawn) are stored RUNNING
+        too and written by ``finish`` with the rest of their batch: one write per batch, not per trial.
+        """
+        return self._insert(trials, running=True)
+
+    def store(self, trials: Sequence[FrozenTrial]) -> list[tuple[int, int]]:
+        """Store finished trials as they are (a solo run: nothing is ever left RUNNING by a kill)."""
+        return self._insert(trials, running=False)
+
+    def _insert(self, trials: Sequence[FrozenTrial], running: bool) -> list[tuple[int, int]]:
+        if not trials:
+            return []
+        now = datetime.now()
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            base = self._lock_study_and_count(session)
+            rows = [
+                models.TrialModel(
+                    study_id=self.study_id,
+                    number=base + i,
+                    state=TrialState.RUNNING if running else trial.state,
+                    datetime_start=trial.datetime_start or now,
+                    datetime_complete=None if running else now,
+                )
+                for i, trial in enumerate(trials)
+            ]
+            session.add_all(rows)
+            session.flush()
+            for row, trial in zip(rows, trials, strict=True):
+                session.add_all(_param_rows(row.trial_id, trial))
+                session.add_all(_attr_rows(row.trial_id, {**trial.user_attrs, "worker": self.worker}))
+                if running:
+                    session.add(models.TrialHeartbeatModel(trial_id=row.trial_id))
+                elif trial.value is not None:
+                    session.add(_value_row(row.trial_id, trial.value))
+            pairs = [(row.trial_id, row.number) for row in rows]
+        with self._lock:
+            self.seen.update(trial_id for trial_id, _ in pairs)
+            if running:
+                self.in_flight.update(trial_id for trial_id, _ in pairs)
+                for (trial_id, _), trial in zip(pairs, trials, strict=True):
+                    self._stored_keys[trial_id] = {*trial.user_attrs, "worker"}
+        return pairs
+
+    def finish(self, done: Sequence[tuple[int, FrozenTrial]]) -> list[int]:
+        """Write each (db id, finished trial); returns the ids written (those still RUNNING)."""
+        if not done:
+            return []
+        ids = [trial_id for trial_id, _ in done]
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            rows = {
+                row.trial_id: row
+                for row in session.query(models.TrialModel)
+                .filter(models.TrialModel.trial_id.in_(ids))
+                .with_for_update()
+                .all()
+            }
+            written = []
+            for trial_id, trial in done:
+                row = rows.get(trial_id)
+                if row is None or row.state != TrialState.RUNNING:
+                    continue  # declared lost meanwhile: its retry is someone else's now
+                written.append(trial_id)
+                if trial.value is not None:
+                    session.add(_value_row(trial_id, trial.value))
+                session.add_all(
+                    _attr_rows(trial_id, trial.user_attrs, skip=self._stored_keys.get(trial_id, ()))
+                )
+                row.state = trial.state
+                row.datetime_complete = datetime.now()
+        with self._lock:
+            self.in_flight.difference_update(ids)
+        for trial_id in ids:
+            self._stored_keys.pop(trial_id, None)
+        return written
+
+    def beat(self) -> None:
+        """Refresh the heartbeats of this process's trials in flight."""
+        with self._lock:
+            ids = list(self.in_flight)
+        if not ids:
+            return
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            session.query(models.TrialHeartbeatModel).filter(
+                models.TrialHeartbeatModel.trial_id.in_(ids)
+            ).update({"heartbeat": sqlalchemy.func.current_timestamp()}, synchronize_session=False)
+
+    def recover(self, everything: bool = False) -> int:
+        """Fail RUNNING trials whose process died and enqueue their retries; how many were failed.
+
+        ``everything``: treat every RUNNING trial not in flight here as lost (a solo run resuming
+        after a kill knows nobody else is working), instead of waiting for the grace period.
+        """
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            now = _server_now(session)
+            query = (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.study_id == self.study_id)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+            )
+            candidates = [
+                row
+                for row in query.all()
+                if row.trial_id not in self.in_flight and (everything or self._silent(row, now))
+            ]
+            if not candidates:
+                return 0
+            base = self._lock_study_and_count(session)
+            rows = (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.trial_id.in_([r.trial_id for r in candidates]))
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .with_for_update()
+                .all()
+            )
+            for row in rows:
+                attrs = {a.key: json.loads(a.value_json) for a in row.user_attributes}
+                attempt = int(attrs.get("attempt", 1))
+                retry = attempt < MAX_ATTEMPTS
+                reason = (
+                    f"its process stopped sending heartbeats (killed or lost) while building or scoring; "
+                    f"{'retried' if retry else 'not retried after'} attempt {attempt}"
+                )
+                session.add_all(
+                    _attr_rows(row.trial_id, {"fail_stage": LOST if retry else CRASH, "fail_reason": reason})
+                )
+                row.state = TrialState.FAIL
+                row.datetime_complete = datetime.now()
+                if retry:
+                    copy = models.TrialModel(study_id=self.study_id, number=base, state=TrialState.WAITING)
+                    base += 1
+                    session.add(copy)
+                    session.flush()
+                    session.add_all(
+                        models.TrialParamModel(
+                            trial_id=copy.trial_id,
+                            param_name=p.param_name,
+                            param_value=p.param_value,
+                            distribution_json=p.distribution_json,
+                        )
+                        for p in row.params
+                    )
+                    session.add_all(
+                        _attr_rows(copy.trial_id, {"attempt": attempt + 1, "retry_of": row.number})
+                    )
+            return len(rows)
+
+    def claim_waiting(self, limit: int) -> list[FrozenTrial]:
+        """Up to ``limit`` WAITING trials, now RUNNING (with a heartbeat) for this process only."""
+        if limit <= 0:
+            return []
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            rows = (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.study_id == self.study_id)
+                .filter(models.TrialModel.state == TrialState.WAITING)
+                .order_by(models.TrialModel.trial_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+                .all()
+            )
+            rows = [row for row in rows if row.state == TrialState.WAITING]
+            for row in rows:
+                row.state = TrialState.RUNNING
+                row.datetime_start = datetime.now()
+                session.add(models.TrialHeartbeatModel(trial_id=row.trial_id))
+                session.add_all(_attr_rows(row.trial_id, {"worker": self.worker}))
+            session.flush()
+            claimed = [self.rdb._build_frozen_trial_from_trial_model(row) for row in rows]
+        ids = [t._trial_id for t in claimed]
+        for trial in claimed:
+            self._stored_keys[trial._trial_id] = {*trial.user_attrs, "worker"}
+        with self._lock:
+            self.in_flight.update(ids)
+            self.seen.update(ids)
+        return claimed
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def new_finished(self) -> list[FrozenTrial]:
+        """Finished trials this process has not seen yet (other processes' results), in id order."""
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            ids = [
+                trial_id
+                for (trial_id,) in session.query(models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == self.study_id)
+                .filter(models.TrialModel.state.in_((TrialState.COMPLETE, TrialState.FAIL)))
+                .all()
+                if trial_id not in self.seen
+            ]
+        if not ids:
+            return []
+        trials = [
+            t
+            for t in self.rdb._get_trials(self.study_id, None, set(ids), max(ids) - 1)
+            if t._trial_id in set(ids)
+        ]
+        self.seen.update(t._trial_id for t in trials)
+        return trials
+
+    def counts(self) -> dict[TrialState, int]:
+        """Number of trials per state, straight from the database."""
+        with _create_scoped_session(self.rdb.scoped_session) as session:
+            rows = (
+                session.query(models.TrialModel.state, sqlalchemy.func.count(models.TrialModel.trial_id))
+                .filter(models.TrialModel.study_id == self.study_id)
+                .group_by(models.TrialModel.state)
+                .all()
+            )
+        return {state: n for state, n in rows}
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _lock_study_and_count(self, session: Any) -> int:
+        models.StudyModel.find_or_raise_by_id(self.study_id, session, for_update=True)
+        return int(
+            session.query(sqlalchemy.func.count(models.TrialModel.trial_id))
+            .filter(models.TrialModel.study_id == self.study_id)
+            .scalar()
+        )
+
+    def _silent(self, row: Any, now: datetime) -> bool:
+        if not row.heartbeats:
+            return False  # created by someone without heartbeats (e.g. plain optuna): not ours to judge
+        return (now - row.heartbeats[0].heartbeat).total_seconds() > self.grace_seconds
+
+
+class Heartbeat:
+    """Background thread: ``ledger.beat()`` every ``seconds`` while the ``with`` block runs."""
+
+    def __init__(self, ledger: TrialLedger, seconds: float = HEARTBEAT_SECONDS) -> None:
+        self.ledger, self.seconds = ledger, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="upotbo-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.ledger.beat()
+            except Exception:  # a missed beat is retried next time; the grace period covers several
+                pass
+
+
+def _param_rows(trial_id: int, trial: FrozenTrial) -> list[Any]:
+    return [
+        models.TrialParamModel(
+            trial_id=trial_id,
+            param_name=name,
+            param_value=trial.distributions[name].to_internal_repr(value),
+            distribution_json=distribution_to_json(trial.distributions[name]),
+        )
+        for name, value in trial.params.items()
+    ]
+
+
+def _attr_rows(trial_id: int, attrs: dict[str, Any], skip: Iterable[str] = ()) -> list[Any]:
+    skip = set(skip)
+    return [
+        models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value))
+        for key, value in attrs.items()
+        if key not in skip
+    ]
+
+
+def _value_row(trial_id: int, value: float) -> Any:
+    stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+    return models.TrialValueModel(trial_id=trial_id, objective=0, value=stored, value_type=kind)
+
+
+def _server_now(session: Any) -> datetime:
+    now = session.execute(sqlalchemy.select(sqlalchemy.func.current_timestamp())).scalar()
+    if isinstance(now, str):  # SQLite returns text
+        now = datetime.fromisoformat(now)
+    return now.replace(tzinfo=None)
