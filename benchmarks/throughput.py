@@ -1,11 +1,12 @@
 """End-to-end throughput of the search pipeline vs the potential's own batched rate (issue 4).
 
 Paper42 binaries, single points (``relax_steps=0``), TPE. For 1 and 2 build workers: crystals per
-second end to end (steady state: from the end of the first batch to the end of the run), then the
-potential's own batched energy-only rate on the very same structures in the same process right after,
-the ratio, and where the main process's wall time went (sampler / build wait / score / describe:
-symmetry + JSON / storage). Then the sampler's share with 500 and 5000 trials of history: a random
-search fills a study to that size, and TPE resumes it for ``--measure-steps`` more trials.
+second end to end (steady state: from the end of the first batch to the end of the run), next to the
+potential's own batched energy-only rate on the very same structures, measured batch by batch in the
+same run; the ratio; and where the main thread's wall time went (sampler / build wait / score wait /
+describe: symmetry + JSON / storage; scoring runs on its own thread, its busy time is reported apart).
+Then the sampler's share with 500 and 5000 trials of history: a random search fills a study
+to that size, and TPE resumes it for ``--measure-steps`` more trials.
 
     python benchmarks/throughput.py --steps 1000 --history 500,5000
 
@@ -24,13 +25,13 @@ import time
 from pathlib import Path
 
 import optuna
+from pymatgen.core import Structure
 
 from upotbo.potentials import load_potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search
 from upotbo.search.study import STAGES
 from upotbo.space import SearchSpace
-from upotbo.storage import completed_records, load_existing, storage_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
@@ -42,39 +43,65 @@ def _search(potential, out: Path, args, **kwargs) -> Search:
     return Search(space, potential, CohesiveEnergy(), out, **options)
 
 
+class _Reference:
+    """Progress callback: after each batch, the potential alone on that batch's crystals (energy only).
+
+    Interleaved batch by batch, so the pipeline and the potential alone see the same machine load;
+    the pipeline is paused meanwhile, and the pause is taken out of its wall time.
+    """
+
+    def __init__(self, search: Search) -> None:
+        self.search, self.seen = search, len(search._complete())
+        self.structures, self.seconds, self.paused = 0, 0.0, 0.0
+        self.marks: list[tuple[float, int]] = []
+        self.stages: list[dict[str, float]] = []  # the search's seconds per stage at each mark
+
+    def __call__(self, progress) -> None:
+        t0 = time.perf_counter()
+        self.marks.append((progress.elapsed - self.paused, progress.steps))
+        self.stages.append(dict(self.search.seconds))
+        complete = self.search._complete()
+        new, self.seen = complete[self.seen :], len(complete)
+        structures = [Structure.from_dict(json.loads(t.user_attrs["structure"])) for t in new]
+        t1 = time.perf_counter()
+        if structures:
+            self.search.potential.energies(structures)
+        self.seconds += time.perf_counter() - t1
+        self.structures += len(structures)
+        self.paused += time.perf_counter() - t0
+
+
 def _timed_run(search: Search, steps: int) -> dict:
-    """Run; steady-state rate from the first batch's end; main-process seconds per stage in %."""
-    marks: list[tuple[float, int]] = []
+    """Run; rate and main-thread seconds per stage (%) in steady state: from the first batch's end
+    (worker start-up, first asks) to the last batch's end."""
     start_steps = search._steps()
-    result = search.run(steps, callbacks=(lambda p: marks.append((p.elapsed, p.steps)),))
-    (t0, s0), (t1, s1) = marks[0], marks[-1]
-    spent = sum(result.seconds.values())
+    reference = _Reference(search)
+    result = search.run(steps, callbacks=(reference,))
+    (t0, s0), (t1, s1) = reference.marks[0], reference.marks[-1]
+    first, last = reference.stages[0], reference.stages[-1]
+    if len(reference.marks) < 2:  # a single batch: no steady state to speak of, take the whole run
+        t0, s0, first = 0.0, start_steps, dict.fromkeys(last, 0.0)
+    wall = t1 - t0
+    n = s1 - s0
+    stage = {k: last[k] - first[k] for k in last}
+    rate = n / wall
+    alone = reference.structures / reference.seconds
     return {
-        "steps": result.steps - start_steps,
-        "wall_s": round(result.elapsed, 2),
-        "crystals_per_s": round((s1 - s0) / (t1 - t0) if t1 > t0 else s1 / t1, 2),
-        "share_pct": {k: round(100 * result.seconds[k] / result.elapsed, 1) for k in STAGES},
-        "other_pct": round(100 * (result.elapsed - spent) / result.elapsed, 1),
-        "ms_per_trial": {
-            k: round(1000 * result.seconds[k] / (result.steps - start_steps), 2) for k in STAGES
+        "steps": n,
+        "wall_s": round(wall, 2),
+        "crystals_per_s": round(rate, 2),
+        "potential_alone": {
+            "structures": reference.structures,
+            "seconds": round(reference.seconds, 2),
+            "structures_per_s": round(alone, 1),
         },
+        "ratio": round(rate / alone, 3),
+        "share_pct": {k: round(100 * stage[k] / wall, 1) for k in STAGES},
+        "scoring_thread_busy_pct": round(100 * stage["score_busy"] / wall, 1),
+        "ms_per_trial": {k: round(1000 * v / n, 2) for k, v in stage.items()},
+        "total_wall_s": round(result.elapsed - reference.paused, 2),
         "best": result.best_formula,
         "best_value": result.best_value,
-    }
-
-
-def _potential_rate(potential, out: Path, batch: int) -> dict:
-    """The potential alone, energy-only batches, on the structures this run scored."""
-    structures = [r.structure for r in completed_records(load_existing(storage_url(out)))]
-    potential.energies(structures[:batch])  # warm-up
-    start = time.perf_counter()
-    for i in range(0, len(structures), batch):
-        potential.energies(structures[i : i + batch])
-    seconds = time.perf_counter() - start
-    return {
-        "structures": len(structures),
-        "seconds": round(seconds, 2),
-        "structures_per_s": round(len(structures) / seconds, 1),
     }
 
 
@@ -85,20 +112,9 @@ def _load() -> list[float]:
 def pipeline(potential, args, work: Path) -> list[dict]:
     rows = []
     for workers in args.workers:
-        out = work / f"pipeline-w{workers}"
         load_before = _load()
-        run = _timed_run(_search(potential, out, args, workers=workers), args.steps)
-        alone = _potential_rate(potential, out, args.batch_size)
-        rows.append(
-            {
-                "workers": workers,
-                **run,
-                "potential_alone": alone,
-                "ratio": round(run["crystals_per_s"] / alone["structures_per_s"], 3),
-                "load_before": load_before,
-                "load_after": _load(),
-            }
-        )
+        run = _timed_run(_search(potential, work / f"pipeline-w{workers}", args, workers=workers), args.steps)
+        rows.append({"workers": workers, **run, "load_before": load_before, "load_after": _load()})
     return rows
 
 
@@ -112,6 +128,7 @@ def sampler_history(potential, args, work: Path) -> list[dict]:
             filled,
             args,
             sampler="random",
+            seed=args.seed + size,  # a resumed random sampler would otherwise repeat its first draws
             workers=args.workers[-1],
             resume=(filled / "study.db").exists(),
         ).run(size)
@@ -146,24 +163,29 @@ def main() -> None:
             report["pipeline"] = pipeline(potential, args, work)
             print(
                 "| workers | crystals/s end to end | potential alone (/s) | ratio | sampler % | build wait % "
-                "| score % | describe % | storage % | load |"
+                "| score wait % | describe % | storage % | scoring thread busy % | load |"
             )
-            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
             for r in report["pipeline"]:
                 s, alone = r["share_pct"], r["potential_alone"]["structures_per_s"]
                 print(
                     f"| {r['workers']} | {r['crystals_per_s']} | {alone} | "
                     f"{r['ratio']:.2f} | {s['sampler']} | {s['build']} | {s['score']} | {s['describe']} | "
-                    f"{s['storage']} | {r['load_before'][0]}→{r['load_after'][0]} |"
+                    f"{s['storage']} | {r['scoring_thread_busy_pct']} | "
+                    f"{r['load_before'][0]}→{r['load_after'][0]} |"
                 )
         if "history" not in args.skip:
             report["sampler_history"] = sampler_history(potential, args, work)
-            print("\n| trials in study | TPE ms per trial | sampler % | crystals/s | load |")
-            print("| ---: | ---: | ---: | ---: | --- |")
+            print(
+                "\n| trials in study | TPE ms per trial | sampler % | crystals/s | potential alone (/s) "
+                "| load |"
+            )
+            print("| ---: | ---: | ---: | ---: | ---: | --- |")
             for r in report["sampler_history"]:
                 print(
                     f"| {r['history']} | {r['ms_per_trial']['sampler']} | {r['share_pct']['sampler']} | "
-                    f"{r['crystals_per_s']} | {r['load_before'][0]}→{r['load_after'][0]} |"
+                    f"{r['crystals_per_s']} | {r['potential_alone']['structures_per_s']} | "
+                    f"{r['load_before'][0]}→{r['load_after'][0]} |"
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -3,9 +3,10 @@
 A pipeline in batches. The sampler works on an in-memory optuna study (fast asks, no per-parameter
 database round trips): ask a batch, draw each candidate and hand the crystals to the ``Builder``
 (``workers`` processes). While they are built, the previous batch is scored in one batched potential
-call, told to the sampler and written to the database in one transaction. So each batch is asked
-while the one before it is still being scored (the sampler sees it as running: TPE's constant liar),
-building overlaps scoring, and the schedule is the same for any number of workers: same seed and
+call on a thread (torch releases the GIL) while the main thread samples the next batch; then it is
+told to the sampler and written to the database in one transaction. So each batch is asked while the
+one before it is still being scored (the sampler sees it as running: TPE's constant liar), sampling
+and building overlap scoring, and the schedule is the same for any number of workers: same seed and
 settings, same run.
 
 A solo run stores trials only once finished: a kill loses at most the batches in flight and never
@@ -18,31 +19,33 @@ process only, trials of a process that died failed and retried).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from pymatgen.core import Structure
 
 from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.samplers import make_sampler
-from upotbo.search.workers import Builder, Built, check_workers
+from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
+from upotbo.search.workers import Builder, Built, check_workers, crystal_attrs
 from upotbo.space.space import Candidate, SearchSpace
 from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger, is_step
 from upotbo.storage.study_db import open_study, prepare_out_dir, storage_url, write_settings
 
-SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a found crystal
+# Main-thread wall time per stage ("score": waiting for the scoring thread) and, apart, the scoring
+# thread's own busy time ("score_busy", overlapping the sampler and the build workers).
 STAGES = ("sampler", "build", "score", "describe", "storage")
 
 
@@ -149,7 +152,7 @@ class Search:
         self._sync()
         self.potential_calls = 0
         self._unstored = 0  # trials of this solo run asked but not stored yet
-        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.seconds = dict.fromkeys((*STAGES, "score_busy"), 0.0)
         self._last_recover = time.monotonic()
 
     def run(
@@ -164,14 +167,19 @@ class Search:
         walltime limit). Trials already handed out are always finished before returning."""
         start = time.perf_counter()
         reached = self._reached(target)
-        with Builder(self.workers) as builder, Heartbeat(self.ledger, self.heartbeat_seconds):
+        with (
+            Builder(self.workers, describe=self.evaluator.relax_steps == 0) as builder,
+            Heartbeat(self.ledger, self.heartbeat_seconds),
+            ThreadPoolExecutor(1, thread_name_prefix="upotbo-score") as scorer,
+        ):
             current: _Batch | None = None
             while True:
                 out_of_time = timeout is not None and time.perf_counter() - start > timeout
                 stop = out_of_time or reached is not None
-                upcoming = None if stop else self._launch(steps, builder)
-                if current is not None:
-                    self._finish(current)
+                scoring = self._start_scoring(current, scorer) if current is not None else None
+                upcoming = None if stop else self._launch(steps, builder)  # while ``current`` is scored
+                if current is not None and scoring is not None:
+                    self._finish(current, scoring)
                     reached = self._reached(target)
                     progress = self._progress(steps, time.perf_counter() - start)
                     for callback in callbacks:
@@ -233,12 +241,16 @@ class Search:
         self.seconds["build"] += time.perf_counter() - t3
         return _Batch(trials, ids, candidates, builds)
 
-    def _finish(self, batch: _Batch) -> None:
-        """Wait for the batch's crystals, score them in one batched call, tell and store every trial."""
+    def _start_scoring(self, batch: _Batch, scorer: ThreadPoolExecutor) -> _Scoring:
+        """Wait for the batch's crystals and start scoring (and describing) them on a thread.
+
+        The potential (torch) releases the GIL, so the next batch is sampled meanwhile; the results
+        are told only after that, which keeps the schedule, and the run, the same as a serial loop.
+        """
         t0 = time.perf_counter()
         built = iter(batch.builds.result())
         t1 = time.perf_counter()
-        trials, structures, build_seconds = [], [], []
+        scoring = _Scoring()
         for trial, candidate in zip(batch.trials, batch.candidates, strict=True):
             if candidate is None:
                 continue
@@ -246,29 +258,46 @@ class Search:
             if result.structure is None:
                 self._fail(trial, "build", result.error or "build failed")
                 continue
-            trials.append(trial)
-            structures.append(result.structure)
-            build_seconds.append(result.seconds)
-        t2 = t3 = time.perf_counter()
-        if structures:
+            scoring.trials.append(trial)
+            scoring.structures.append(result.structure)
+            scoring.build_seconds.append(result.seconds)
+            scoring.described.append(result.attrs if self.evaluator.relax_steps == 0 else {})
+        if scoring.structures:
             best = self._best()
-            scored = self.evaluator.score(structures, best=best.value if best else None)
-            t3 = time.perf_counter()
-            per_candidate = (t3 - t2) / len(structures)
+            scoring.future = scorer.submit(
+                _score_and_describe,
+                self.evaluator.score,
+                scoring.structures,
+                best.value if best else None,
+                scoring.described,
+            )
+        self.seconds["build"] += t1 - t0
+        self.seconds["describe"] += time.perf_counter() - t1
+        return scoring
+
+    def _finish(self, batch: _Batch, scoring: _Scoring) -> None:
+        """Take the batch's scores, tell the sampler, store every trial of the batch."""
+        t0 = t1 = time.perf_counter()
+        if scoring.future is not None:
+            scored, described, busy = scoring.future.result()
+            t1 = time.perf_counter()
+            self.seconds["score_busy"] += busy
+            per_candidate = busy / len(scoring.structures)
             self.potential_calls += sum(s.relax_steps + 1 for s in scored)
-            for trial, outcome, seconds in zip(trials, scored, build_seconds, strict=True):
-                self._tell(trial, outcome, seconds + per_candidate)
-        t4 = time.perf_counter()
+            for trial, outcome, attrs, built in zip(
+                scoring.trials, scored, described, scoring.build_seconds, strict=True
+            ):
+                self._tell(trial, outcome, attrs, built + per_candidate)
+        t2 = time.perf_counter()
         pairs = list(zip(batch.ids, batch.trials, strict=True))
         self.ledger.finish([(i, self._frozen(t)) for i, t in pairs if i is not None])
         fresh = [t for i, t in pairs if i is None]
         self._unstored -= len(fresh)
         self._map(fresh, [number for _, number in self.ledger.store([self._frozen(t) for t in fresh])])
-        t5 = time.perf_counter()
-        self.seconds["build"] += t1 - t0
-        self.seconds["score"] += t3 - t2
-        self.seconds["describe"] += (t2 - t1) + (t4 - t3)
-        self.seconds["storage"] += t5 - t4
+        t3 = time.perf_counter()
+        self.seconds["score"] += t1 - t0
+        self.seconds["describe"] += t2 - t1
+        self.seconds["storage"] += t3 - t2
         self._recover()
 
     def _recover(self) -> None:
@@ -294,29 +323,11 @@ class Search:
     def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
         return self.memory._storage.get_trial(trial._trial_id)
 
-    def _tell(self, trial: optuna.Trial, result: Scored, seconds: float) -> None:
+    def _tell(self, trial: optuna.Trial, result: Scored, attrs: dict[str, Any], seconds: float) -> None:
         if result.error is not None:
             self._fail(trial, "score", result.error)
             return
-        structure = result.structure
-        try:
-            sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
-            symbol, number = sga.get_space_group_symbol(), sga.get_space_group_number()
-        except Exception:  # spglib can fail on distorted cells; the crystal is still valid
-            symbol, number = "P1", 1
-        attrs = {
-            "formula": structure.composition.reduced_formula,
-            "natoms": len(structure),
-            "elements": sorted({el.symbol for el in structure.composition.elements}),
-            "spacegroup": symbol,
-            "spacegroup_number": number,
-            "energy": result.energy,
-            "initial_value": result.initial_value,
-            "relax_steps": result.relax_steps,
-            "seconds": seconds,
-            "structure": json.dumps(structure.as_dict()),
-        }
-        for key, value in attrs.items():
+        for key, value in {**attrs, "seconds": seconds}.items():
             trial.set_user_attr(key, value)
         self.memory.tell(trial, result.value)
 
@@ -379,6 +390,41 @@ class Search:
             history=history,
             seconds=dict(self.seconds),
         )
+
+
+@dataclass
+class _Scoring:
+    """A batch's built crystals on their way through the potential (on the scoring thread)."""
+
+    trials: list[optuna.Trial] = field(default_factory=list)
+    structures: list[Structure] = field(default_factory=list)
+    build_seconds: list[float] = field(default_factory=list)
+    described: list[dict[str, Any]] = field(default_factory=list)
+    future: Future | None = None
+
+
+def _score_and_describe(
+    score: Callable[..., list[Scored]], structures: list[Structure], best: float | None, known: list[dict]
+) -> tuple[list[Scored], list[dict[str, Any]], float]:
+    """The scoring thread's job: scores, the stored description of each crystal, busy seconds.
+
+    ``known``: descriptions the build workers already made (single points: the scored crystal is the
+    built one), or empty dicts to describe the scored (relaxed) crystal here.
+    """
+    t0 = time.perf_counter()
+    scored = score(structures, best=best)
+    described = [
+        {
+            **(k or crystal_attrs(s.structure)),
+            "energy": s.energy,
+            "initial_value": s.initial_value,
+            "relax_steps": s.relax_steps,
+        }
+        if s.error is None
+        else {}
+        for s, k in zip(scored, known, strict=True)
+    ]
+    return scored, described, time.perf_counter() - t0
 
 
 def _process_seed(seed: int | None) -> int | None:

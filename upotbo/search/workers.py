@@ -9,27 +9,51 @@ on the number of workers.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.build import build_structure
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space.space import Candidate
 
+SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a found crystal
+
 
 @dataclass
 class Built:
-    """One candidate's build: the structure, or the reason it could not be built; CPU seconds."""
+    """One candidate's build: the structure, or the reason it could not be built; CPU seconds; and,
+    when asked, the crystal's stored description (``crystal_attrs``), made here off the main process."""
 
     structure: Structure | None
     error: str | None
     seconds: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def crystal_attrs(structure: Structure) -> dict[str, Any]:
+    """The user attrs describing a crystal in the study (see ``upotbo.storage.study_db``)."""
+    try:
+        sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
+        symbol, number = sga.get_space_group_symbol(), sga.get_space_group_number()
+    except Exception:  # spglib can fail on distorted cells; the crystal is still valid
+        symbol, number = "P1", 1
+    return {
+        "formula": structure.composition.reduced_formula,
+        "natoms": len(structure),
+        "elements": sorted({el.symbol for el in structure.composition.elements}),
+        "spacegroup": symbol,
+        "spacegroup_number": number,
+        "structure": json.dumps(structure.as_dict()),
+    }
 
 
 def default_workers() -> int:
@@ -43,8 +67,11 @@ def check_workers(workers: int) -> int:
     return workers
 
 
-def build_many(candidates: Sequence[Candidate]) -> list[Built]:
-    """Build each candidate; a failed build is a recorded outcome, never an exception."""
+def build_many(candidates: Sequence[Candidate], describe: bool = False) -> list[Built]:
+    """Build each candidate; a failed build is a recorded outcome, never an exception.
+
+    ``describe``: also describe each crystal (single points score the built crystal unchanged).
+    """
     out = []
     for candidate in candidates:
         t0 = time.process_time()
@@ -52,7 +79,8 @@ def build_many(candidates: Sequence[Candidate]) -> list[Built]:
             structure, error = build_structure(candidate), None
         except CandidateFailed as exc:
             structure, error = None, str(exc)
-        out.append(Built(structure, error, time.process_time() - t0))
+        attrs = crystal_attrs(structure) if describe and structure is not None else {}
+        out.append(Built(structure, error, time.process_time() - t0, attrs))
     return out
 
 
@@ -79,8 +107,9 @@ class _Gathered:
 class Builder:
     """Builds batches of candidates inline or in worker processes; use as a context manager."""
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, describe: bool = False) -> None:
         self.workers = check_workers(workers)
+        self.describe = describe
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Builder:
@@ -98,7 +127,7 @@ class Builder:
     def submit(self, candidates: Sequence[Candidate]) -> _Done | _Gathered:
         """Start building; ``.result()`` on the returned handle waits and gives one ``Built`` each."""
         if self._pool is None or not candidates:
-            return _Done(build_many(candidates))
+            return _Done(build_many(candidates, self.describe))
         size = max(1, -(-len(candidates) // self.workers))  # one chunk per worker: few pickles
         chunks = [list(candidates[i : i + size]) for i in range(0, len(candidates), size)]
-        return _Gathered([self._pool.submit(build_many, chunk) for chunk in chunks])
+        return _Gathered([self._pool.submit(build_many, chunk, self.describe) for chunk in chunks])

@@ -102,13 +102,16 @@ class TrialLedger:
             ]
             session.add_all(rows)
             session.flush()
+            params, attrs, values = [], [], []
             for row, trial in zip(rows, trials, strict=True):
-                session.add_all(_param_rows(row.trial_id, trial))
-                session.add_all(_attr_rows(row.trial_id, {**trial.user_attrs, "worker": self.worker}))
-                if running:
-                    session.add(models.TrialHeartbeatModel(trial_id=row.trial_id))
-                elif trial.value is not None:
-                    session.add(_value_row(row.trial_id, trial.value))
+                params += _param_rows(row.trial_id, trial)
+                attrs += _attr_rows(row.trial_id, {**trial.user_attrs, "worker": self.worker})
+                values += [] if running else _value_rows(row.trial_id, trial.value)
+            _bulk(session, models.TrialParamModel, params)
+            _bulk(session, models.TrialUserAttributeModel, attrs)
+            _bulk(session, models.TrialValueModel, values)
+            if running:
+                _bulk(session, models.TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
             pairs = [(row.trial_id, row.number) for row in rows]
         with self._lock:
             self.seen.update(trial_id for trial_id, _ in pairs)
@@ -131,19 +134,18 @@ class TrialLedger:
                 .with_for_update()
                 .all()
             }
-            written = []
+            written, attrs, values = [], [], []
             for trial_id, trial in done:
                 row = rows.get(trial_id)
                 if row is None or row.state != TrialState.RUNNING:
                     continue  # declared lost meanwhile: its retry is someone else's now
                 written.append(trial_id)
-                if trial.value is not None:
-                    session.add(_value_row(trial_id, trial.value))
-                session.add_all(
-                    _attr_rows(trial_id, trial.user_attrs, skip=self._stored_keys.get(trial_id, ()))
-                )
+                values += _value_rows(trial_id, trial.value)
+                attrs += _attr_rows(trial_id, trial.user_attrs, skip=self._stored_keys.get(trial_id, ()))
                 row.state = trial.state
                 row.datetime_complete = datetime.now()
+            _bulk(session, models.TrialValueModel, values)
+            _bulk(session, models.TrialUserAttributeModel, attrs)
         with self._lock:
             self.in_flight.difference_update(ids)
         for trial_id in ids:
@@ -197,8 +199,10 @@ class TrialLedger:
                     f"its process stopped sending heartbeats (killed or lost) while building or scoring; "
                     f"{'retried' if retry else 'not retried after'} attempt {attempt}"
                 )
-                session.add_all(
-                    _attr_rows(row.trial_id, {"fail_stage": LOST if retry else CRASH, "fail_reason": reason})
+                _bulk(
+                    session,
+                    models.TrialUserAttributeModel,
+                    _attr_rows(row.trial_id, {"fail_stage": LOST if retry else CRASH, "fail_reason": reason}),
                 )
                 row.state = TrialState.FAIL
                 row.datetime_complete = datetime.now()
@@ -207,17 +211,23 @@ class TrialLedger:
                     base += 1
                     session.add(copy)
                     session.flush()
-                    session.add_all(
-                        models.TrialParamModel(
-                            trial_id=copy.trial_id,
-                            param_name=p.param_name,
-                            param_value=p.param_value,
-                            distribution_json=p.distribution_json,
-                        )
-                        for p in row.params
+                    _bulk(
+                        session,
+                        models.TrialParamModel,
+                        [
+                            {
+                                "trial_id": copy.trial_id,
+                                "param_name": p.param_name,
+                                "param_value": p.param_value,
+                                "distribution_json": p.distribution_json,
+                            }
+                            for p in row.params
+                        ],
                     )
-                    session.add_all(
-                        _attr_rows(copy.trial_id, {"attempt": attempt + 1, "retry_of": row.number})
+                    _bulk(
+                        session,
+                        models.TrialUserAttributeModel,
+                        _attr_rows(copy.trial_id, {"attempt": attempt + 1, "retry_of": row.number}),
                     )
             return len(rows)
 
@@ -239,9 +249,13 @@ class TrialLedger:
             for row in rows:
                 row.state = TrialState.RUNNING
                 row.datetime_start = datetime.now()
-                session.add(models.TrialHeartbeatModel(trial_id=row.trial_id))
-                session.add_all(_attr_rows(row.trial_id, {"worker": self.worker}))
             session.flush()
+            _bulk(session, models.TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
+            _bulk(
+                session,
+                models.TrialUserAttributeModel,
+                [a for row in rows for a in _attr_rows(row.trial_id, {"worker": self.worker})],
+            )
             claimed = [self.rdb._build_frozen_trial_from_trial_model(row) for row in rows]
         ids = [t._trial_id for t in claimed]
         for trial in claimed:
@@ -325,30 +339,38 @@ class Heartbeat:
                 pass
 
 
-def _param_rows(trial_id: int, trial: FrozenTrial) -> list[Any]:
+def _bulk(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT (executemany): the ORM's per-object bookkeeping was most of the cost."""
+    if rows:
+        session.execute(sqlalchemy.insert(model), rows)
+
+
+def _param_rows(trial_id: int, trial: FrozenTrial) -> list[dict[str, Any]]:
     return [
-        models.TrialParamModel(
-            trial_id=trial_id,
-            param_name=name,
-            param_value=trial.distributions[name].to_internal_repr(value),
-            distribution_json=distribution_to_json(trial.distributions[name]),
-        )
+        {
+            "trial_id": trial_id,
+            "param_name": name,
+            "param_value": trial.distributions[name].to_internal_repr(value),
+            "distribution_json": distribution_to_json(trial.distributions[name]),
+        }
         for name, value in trial.params.items()
     ]
 
 
-def _attr_rows(trial_id: int, attrs: dict[str, Any], skip: Iterable[str] = ()) -> list[Any]:
+def _attr_rows(trial_id: int, attrs: dict[str, Any], skip: Iterable[str] = ()) -> list[dict[str, Any]]:
     skip = set(skip)
     return [
-        models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value))
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
         for key, value in attrs.items()
         if key not in skip
     ]
 
 
-def _value_row(trial_id: int, value: float) -> Any:
+def _value_rows(trial_id: int, value: float | None) -> list[dict[str, Any]]:
+    if value is None:
+        return []
     stored, kind = models.TrialValueModel.value_to_stored_repr(value)
-    return models.TrialValueModel(trial_id=trial_id, objective=0, value=stored, value_type=kind)
+    return [{"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind}]
 
 
 def _server_now(session: Any) -> datetime:
