@@ -47,7 +47,8 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem)
     hit: dict = {}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(args.keep) / f"{sampler}-seed{seed}" if args.keep else Path(scratch)
         search = Search(
             space,
             potential,
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=1800.0)
     parser.add_argument("--tolerance", type=float, default=0.02, help="eV/atom above relaxed rock-salt ZrC")
     parser.add_argument("--json", default="benchmarks/results/time_to_target.json")
+    parser.add_argument("--keep", default=None, help="keep each run directory under this folder")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once, one process each")
     parser.add_argument("--one", nargs=3, metavar=("SAMPLER", "SEED", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()

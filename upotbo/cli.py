@@ -42,6 +42,8 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ncomp", type=int, default=2, help="elements drawn per crystal, with replacement (1-4)")
     p.add_argument("--nchem", type=int, default=5, help="max atoms of each drawn element in the cell")
     p.add_argument("--max-atoms", type=int, default=None, help="max atoms per cell (default ncomp*nchem)")
+    p.add_argument("--element-scale", default="melting",
+                   help="order the sampler sees elements in: melting (default) or pettifor")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
     p.add_argument("--n-init", type=_int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
     p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=600, help="total steps (trials)")
@@ -90,7 +92,7 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.search.workers import default_workers
     from upotbo.space import SearchSpace
 
-    space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms)
+    space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
     if args.fmax <= 0:
         raise InputError(f"--fmax {args.fmax} must be positive: a typical value is 0.05 eV/Å")
     if not args.heartbeat > 0:

@@ -104,7 +104,8 @@ def _spec(args: argparse.Namespace):
         return pool_map(args.pool, args.ncomp, args.nchem, args.per_point or 30, args.seed), None
     run_study = load_existing(resolve_run(args.run))
     settings = json.loads((Path(args.run) / "settings.json").read_text())
-    space = SearchSpace.create(settings["pool"], settings["ncomp"], settings["nchem"], settings["max_atoms"])
+    shape = (settings[k] for k in ("pool", "ncomp", "nchem", "max_atoms"))
+    space = SearchSpace.create(*shape, scale=settings.get("scale", "melting"))
     return space_map(space, args.n, args.seed), (run_study, settings)
 
 
@@ -171,7 +172,8 @@ def landscape(args: argparse.Namespace) -> int:
         size = ""
         if e.bytes_per_crystal:
             grow = e.bytes_per_crystal * job.total
-            size = f", database ~{grow / 1e9:.1f} GB" if grow > 1e9 else f", database ~{grow / 1e6:.0f} MB"
+            scale = next((u for u in ((1e9, "GB"), (1e6, "MB")) if grow > u[0]), (1e3, "kB"))
+            size = f", database ~{grow / scale[0]:.1f} {scale[1]}"
         print(
             f"estimate: {e.remaining} crystals left at {e.crystals_per_second:.1f} crystals/s (timed batch "
             f"of {e.probe}) -> {format_seconds(e.seconds)} wall time on this machine, plus UMAP "

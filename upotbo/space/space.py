@@ -7,10 +7,11 @@ compatible with the counts, a Wyckoff assignment, six lattice parameters, a volu
 coordinates of each Wyckoff site. Every parameter is a plain float/int so any optuna sampler models it;
 the space group and Wyckoff choice are quantiles of the compatible lists.
 
-Elements are drawn as positions on Pettifor's chemical scale (Mendeleev number), not as unordered
-categories: neighbours on that scale are chemically alike (Zr Ti Nb Mo; C N O), so a model that finds
-Zr-O good also tries Zr-C and Nb-N. With categories, TPE cannot generalize from one element to another
-and, in the paper42 binary space, locked onto Zr-O for 1,000 steps.
+Elements are drawn as positions on an element scale (``scales.py``; by default melting point, a proxy
+of elemental cohesion), not as unordered categories: neighbours on the scale do alike, so a model that
+finds Zr-Ru strong also tries Zr-C. With categories, TPE cannot generalize from one element to another
+and, in the paper42 binary space, locked onto Zr-O for 1,000 steps; on Pettifor's chemical scale the
+strong metals and carbon sit at opposite ends and TPE settled on Nb-Ru intermetallics.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import optuna
-from pymatgen.core.periodic_table import Element
 
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space.pools import parse_pool
+from upotbo.space.scales import check_scale, order_elements
 from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups, point_group_order
 
 VOLUME_RANGE = (1.0, 5.0)  # cell volume / sum of covalent-sphere volumes (graphite: 4.8)
@@ -41,9 +42,17 @@ class SearchSpace:
     ncomp: int = 2
     nchem: int = 5
     max_atoms: int = 20
+    scale: str = "melting"
 
     @classmethod
-    def create(cls, pool: Any, ncomp: int = 2, nchem: int = 5, max_atoms: int | None = None) -> SearchSpace:
+    def create(
+        cls,
+        pool: Any,
+        ncomp: int = 2,
+        nchem: int = 5,
+        max_atoms: int | None = None,
+        scale: str = "melting",
+    ) -> SearchSpace:
         """Validate user settings (one clear ``InputError`` per bad value) and build the space."""
         symbols = parse_pool(pool)
         if not 1 <= int(ncomp) <= 4:
@@ -57,12 +66,13 @@ class SearchSpace:
                 f"--max-atoms {max_atoms} is below --ncomp {ncomp}: each drawn element needs at least one "
                 f"atom, so use --max-atoms >= {ncomp}"
             )
-        return cls(pool=symbols, ncomp=int(ncomp), nchem=int(nchem), max_atoms=int(max_atoms))
+        n, m, top = int(ncomp), int(nchem), int(max_atoms)
+        return cls(pool=symbols, ncomp=n, nchem=m, max_atoms=top, scale=check_scale(scale))
 
     @cached_property
     def chemical_scale(self) -> tuple[str, ...]:
-        """The pool ordered by Mendeleev number (Pettifor's chemical scale)."""
-        return tuple(sorted(self.pool, key=lambda s: (Element(s).mendeleev_no, Element(s).Z)))
+        """The pool ordered along the space's element scale (the positions the sampler draws)."""
+        return order_elements(self.pool, self.scale)
 
     def settings(self) -> dict[str, Any]:
         return {**asdict(self), "pool": list(self.pool)}

@@ -28,7 +28,9 @@ from upotbo.errors import InputError
 STUDY_NAME = "upotbo"
 DB_NAME = "study.db"
 # Settings that define the search; resuming with different values would mix two experiments.
-IDENTITY_KEYS = ("pool", "ncomp", "nchem", "max_atoms", "potential", "property", "relax_steps", "fmax")
+IDENTITY_KEYS = (
+    "pool", "ncomp", "nchem", "max_atoms", "scale", "potential", "property", "relax_steps", "fmax"
+)
 
 
 def storage_url(out_dir: Path, storage: str | None = None) -> str:

@@ -1,0 +1,94 @@
+"""The windowed TPE, tested on the optimizer alone with a cheap analytic *toy* objective (no potential).
+
+The toy mimics the search's difficulty: a smooth "composition" term plus a large random "structure luck"
+term, and a cell-content key per trial like the search's ``cell_formula``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+
+from upotbo.errors import InputError
+from upotbo.search.samplers import WindowedTPESampler, make_sampler
+from upotbo.space.space import _symmetric_pick
+from upotbo.space.symmetry import compatible_space_groups, point_group_order
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def toy_objective(trial: optuna.Trial) -> float:
+    """Toy: best at a = 30, b = 12, n0 == n1; luck adds up to 3 'eV/atom' of noise."""
+    a, b = trial.suggest_int("el0", 0, 41), trial.suggest_int("el1", 0, 41)
+    n0, n1 = trial.suggest_int("n0", 1, 5), trial.suggest_int("n1", 1, 5)
+    trial.set_user_attr("cell_formula", f"{a}-{b}-{n0}-{n1}")
+    luck = trial.suggest_float("x0", 0.0, 1.0)
+    return -8.0 + ((a - 30) ** 2 + (b - 12) ** 2) / 100 + abs(n0 - n1) + 3.0 * luck
+
+
+def run(sampler: optuna.samplers.BaseSampler, n: int = 600, batch: int = 16) -> optuna.Study:
+    study = optuna.create_study(sampler=sampler)
+    while len(study.trials) < n:
+        trials = [study.ask() for _ in range(batch)]
+        for t in trials:
+            study.tell(t, toy_objective(t))
+    return study
+
+
+def tpe(**kwargs) -> WindowedTPESampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WindowedTPESampler(
+            n_startup_trials=100, multivariate=True, group=True, constant_liar=True, seed=0, **kwargs
+        )
+
+
+def test_window_is_bounded_and_keeps_one_trial_per_cell_content():
+    sampler = tpe(n_best=20, n_recent=50)
+    study = run(sampler, n=400)
+    window = sampler.window(study)
+    keys = [t.user_attrs["cell_formula"] for t in window]
+    assert len(keys) == len(set(keys)) <= 70
+    best = min(study.trials, key=lambda t: t.value)
+    assert best.number in {t.number for t in window}  # the best crystal is always seen
+    assert [t.number for t in window] == sorted(t.number for t in window)
+
+
+def test_random_start_counts_real_trials_not_the_window():
+    """Few distinct cell contents must not keep TPE in its random phase forever."""
+    sampler = tpe()
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(120):  # only 1 cell content: window of 1, yet 120 real trials > 100 startup
+        t = study.ask()
+        t.suggest_float("x0", 0.0, 1.0)
+        t.set_user_attr("cell_formula", "same")
+        study.tell(t, t.params["x0"])
+    assert not sampler._starting(study)
+    t = study.ask()
+    assert 0.0 <= t.suggest_float("x0", 0.0, 1.0) <= 1.0
+
+
+def test_windowed_tpe_concentrates_where_compositions_are_good():
+    """Despite 3 'eV/atom' of structure luck, late TPE draws sit near the best composition."""
+    study = run(tpe())
+    late = study.trials[300:]
+    near = [t for t in late if abs(t.params["el0"] - 30) <= 3 and abs(t.params["el1"] - 12) <= 3]
+    assert len(near) / len(late) > 0.2  # uniform draws land there 49 / 1764 = 2.8 % of the time
+
+
+def test_space_groups_weighted_by_symmetry():
+    groups = compatible_space_groups((4, 4))
+    draws = [groups[_symmetric_pick(u, groups)] for u in np.linspace(0.0, 1.0, 20001)]
+    share = {n: draws.count(n) / len(draws) for n in (1, 225)}
+    total = sum(point_group_order(n) for n in groups)
+    assert share[225] == pytest.approx(48 / total, rel=0.02)
+    assert share[1] == pytest.approx(1 / total, rel=0.2)
+    assert set(draws) == set(groups)  # every compatible group stays reachable
+
+
+def test_unknown_sampler_is_an_input_error():
+    with pytest.raises(InputError, match="unknown sampler 'gp'"):
+        make_sampler("gp", 0, 10)
