@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)/landscape-Zr4C4
-if upotbo landscape --help >/dev/null 2>&1; then cmd=(upotbo landscape); else cmd=(python -m upotbo.landscape.cli landscape); fi
-"${cmd[@]}" --formula Zr4C4 --n 400 --seed 0 --out "$out" --no-progress
+upotbo landscape --formula Zr4C4 --n 400 --seed 0 --out "$out" --no-progress
 # shrink for the README (<300 KB) without changing the picture
 python - "$out/landscape.png" docs/landscape_zr4c4.png <<'PY'
 import sys

@@ -25,7 +25,7 @@ def test_dft_without_gpaw_is_one_line_before_any_work(tmp_path, capsys, monkeypa
 def test_dft_overlay_on_small_map(tmp_path, tmp_path_factory, capsys, monkeypatch):
     pytest.importorskip("gpaw")
     # isolated atoms shared with the ZrC check of this session (never a stale ~/.cache)
-    monkeypatch.setenv("UPOTBO_CACHE", str(tmp_path_factory.getbasetemp() / "gpaw_cache"))
+    monkeypatch.setenv("UPOTBO_CACHE", str(tmp_path_factory.getbasetemp() / "upotbo_cache"))
     out = tmp_path / "m"
     code = main(
         ["landscape", "--formula", "Zr1C1", "--n", "24", "--dft", "3", "--out", str(out), "--no-progress"]

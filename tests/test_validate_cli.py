@@ -4,31 +4,35 @@ crystal that fails keeping its reason while the others go on."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 from conftest import rocksalt
 from pymatgen.core import Lattice, Structure
 
+from upotbo.cli import main
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search
 from upotbo.space import SearchSpace
 
 
-def validate_cli(*args: str, hide_gpaw: bool = False) -> subprocess.CompletedProcess:
-    prelude = "import sys; "
-    if hide_gpaw:  # as if GPAW were not installed (its ASE plugin entry point would still warn: silenced)
-        prelude += "import warnings; warnings.simplefilter('ignore'); sys.modules['gpaw'] = None; "
-    code = prelude + "from upotbo.cli import main; sys.exit(main(['validate', *sys.argv[1:]]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="module", autouse=True)
+def session_cache(tmp_path_factory):
+    """Elemental references relaxed once per test session (shared with the science tests), never
+    taken from a stale ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UPOTBO_CACHE", str(tmp_path_factory.getbasetemp() / "upotbo_cache"))
+        yield
 
 
-def one_error_line(proc: subprocess.CompletedProcess, message: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("upotbo: error:"), proc.stderr
-    assert message in lines[0] and "Traceback" not in proc.stderr
+def validate_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``upotbo validate ARGS`` in this process: (exit code, stdout, stderr)."""
+    try:
+        code = main(["validate", *args])
+    except SystemExit as exc:  # argparse's own errors exit from inside the parser
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -43,39 +47,47 @@ def cifs(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("args", "message", "hide"),
+    ("args", "message"),
     [
-        (("not-a-run",), "not an upotbo run directory", False),
-        (("--cif", "{d}/broken.cif", "--out", "{d}/o"), "cannot read CIF", False),
-        (("--cif", "{d}/missing.cif", "--out", "{d}/o"), "does not exist", False),
-        (("--cif", "{d}/overlap.cif", "--out", "{d}/o"), "overlap (0.20 Å apart", False),
-        (("--cif", "{d}/ZrC.cif"), "--cif needs --out", False),
-        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--dft"), "GPAW is not installed", True),
+        (("not-a-run",), "not an upotbo run directory"),
+        (("--cif", "{d}/broken.cif", "--out", "{d}/o"), "cannot read CIF"),
+        (("--cif", "{d}/missing.cif", "--out", "{d}/o"), "does not exist"),
+        (("--cif", "{d}/overlap.cif", "--out", "{d}/o"), "overlap (0.20 Å apart"),
+        (("--cif", "{d}/ZrC.cif"), "--cif needs --out"),
+        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--top", "0"), "--top 0 must be positive"),
+        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--dft"), "GPAW is not installed"),
+        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--fmax", "x"), "invalid float value: 'x'"),
     ],
 )
-def test_bad_input(cifs, args, message, hide):
-    one_error_line(validate_cli(*(a.format(d=cifs) for a in args), hide_gpaw=hide), message)
+def test_bad_input(cifs, args, message, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gpaw", None)  # as if GPAW were not installed
+    code, _, err = validate_cli(capsys, *(a.format(d=cifs) for a in args))
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("upotbo: error:"), err
+    assert message in lines[0] and "Traceback" not in err
+    assert not (cifs / "o" / "validation.csv").exists()
 
 
-def test_failed_crystal_keeps_reason_others_go_on(cifs, tmp_path):
+def test_failed_crystal_keeps_reason_others_go_on(cifs, tmp_path, capsys):
     out = tmp_path / "v"
-    proc = validate_cli(
-        "--cif", str(cifs / "ZrC.cif"), str(cifs / "lonely.cif"), "--out", str(out), "--no-phonons"
+    code, stdout, stderr = validate_cli(
+        capsys, "--cif", str(cifs / "ZrC.cif"), str(cifs / "lonely.cif"), "--out", str(out), "--no-phonons"
     )
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, stderr
     rows = {r["crystal"]: r for r in _csv(out / "validation.csv")}
     assert rows["lonely"]["notes"].startswith("relaxation failed:")
     assert rows["ZrC"]["space group"] == "Fm-3m (225)" and rows["ZrC"]["verdicts"] == "on hull"
-    assert "eV/atom" in proc.stdout
+    assert "eV/atom" in stdout
 
 
-def test_run_directory_validated_and_resumed(chgnet, tmp_path):
+def test_run_directory_validated_and_resumed(chgnet, tmp_path, capsys):
     run = tmp_path / "run"
     space = SearchSpace.create("Zr,C", 2, 2, None)
     Search(space, chgnet, CohesiveEnergy(), run, n_init=8, relax_steps=10, batch_size=8, seed=1).run(8)
-    first = validate_cli(str(run), "--top", "2", "--no-phonons", "--relax-steps", "100")
-    assert first.returncode == 0, first.stderr
-    assert "relaxing 2 crystal(s)" in first.stdout and "relaxing elemental references" in first.stdout
+    code, first, err = validate_cli(capsys, str(run), "--top", "2", "--no-phonons", "--relax-steps", "60")
+    assert code == 0, err
+    assert "relaxing 2 crystal(s)" in first
     out = run / "validation"
     rows = _csv(out / "validation.csv")
     assert len(rows) == 2 and all(r["E_above_hull (eV/atom)"] for r in rows)
@@ -83,9 +95,9 @@ def test_run_directory_validated_and_resumed(chgnet, tmp_path):
     state = json.loads((out / "state.json").read_text())
     assert set(state["references"]) == {"C", "Zr"}
     # a rerun finds everything done: nothing relaxed again, same table
-    second = validate_cli(str(run), "--top", "2", "--no-phonons", "--relax-steps", "100")
-    assert second.returncode == 0, second.stderr
-    assert "relaxing" not in second.stdout
+    code, second, err = validate_cli(capsys, str(run), "--top", "2", "--no-phonons", "--relax-steps", "60")
+    assert code == 0, err
+    assert "relaxing" not in second
     assert _csv(out / "validation.csv") == rows
 
 

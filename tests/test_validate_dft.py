@@ -13,7 +13,7 @@ from upotbo.validate import DFTSettings, dft_cohesive
 @pytest.mark.slow
 def test_gpaw_rocksalt_zrc(chgnet, tmp_path, tmp_path_factory, monkeypatch):
     pytest.importorskip("gpaw")
-    cache = tmp_path_factory.getbasetemp() / "gpaw_cache"  # this session's: no stale atoms from ~/.cache
+    cache = tmp_path_factory.getbasetemp() / "upotbo_cache"  # this session's: no stale atoms from ~/.cache
     monkeypatch.setenv("UPOTBO_CACHE", str(cache))
     relaxed = relax_batch(chgnet, [rocksalt("Zr", "C", 4.70)], steps=200, fmax=0.02)[0].structure
     result = dft_cohesive(relaxed, DFTSettings(), tmp_path, "ZrC")

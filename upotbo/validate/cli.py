@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symprec", type=float, default=0.1, help="spglib tolerance, Å")
     p.add_argument("--no-phonons", action="store_true", help="skip phonons")
     p.add_argument("--phonon-min-length", type=float, default=8.0, help="min supercell width, Å")
+    p.add_argument(
+        "--phonon-max-atoms", type=int, default=100, help="cap on supercell atoms (potential memory)"
+    )
     p.add_argument("--phonon-mesh", type=int, default=12, help="q-mesh per axis for the lowest frequency")
     p.add_argument(
         "--phonon-tol", type=float, default=0.1, help="stable if the lowest frequency is above -TOL THz"
@@ -59,6 +62,7 @@ def _check(args: argparse.Namespace) -> None:
         "--top": args.top,
         "--per-composition": args.per_composition,
         "--phonon-mesh": args.phonon_mesh,
+        "--phonon-max-atoms": args.phonon_max_atoms,
     }
     for flag, value in positive.items():
         if not value > 0:
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         symprec=args.symprec,
         phonons=not args.no_phonons,
         phonon_min_length=args.phonon_min_length,
+        phonon_max_atoms=args.phonon_max_atoms,
         phonon_mesh=args.phonon_mesh,
         phonon_tolerance=args.phonon_tol,
         dft=dft,

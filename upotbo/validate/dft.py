@@ -10,7 +10,6 @@ off instead multiplies the k-points (a 2-atom fcc cell at k-density 4 then took 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -20,8 +19,10 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from upotbo.errors import CandidateFailed, InputError
+from upotbo.validate.cache import lookup, store
 from upotbo.validate.symmetry import standard_cells
 
+ATOM_CACHE = "gpaw_atom_energies.json"
 INSTALL_HINT = (
     "GPAW is not installed: apt-get install libxc-dev libopenblas-dev libfftw3-dev gpaw-data, then "
     "CC=g++ pip install 'upotbo[dft]' (see docs/validate.md), or drop --dft"
@@ -63,21 +64,16 @@ def require_gpaw() -> None:
         os.environ["GPAW_SETUP_PATH"] = "/usr/share/gpaw-setups"  # Debian's gpaw-data
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("UPOTBO_CACHE", Path.home() / ".cache" / "upotbo"))
-
-
 def atom_energy(element: str, settings: DFTSettings, log_dir: Path | None = None) -> float:
     """GPAW energy (eV) of one isolated, spin-polarized atom; cached across runs."""
     require_gpaw()
     from ase import Atoms
     from gpaw import GPAW, PW
 
-    path = cache_dir() / "gpaw_atom_energies.json"
     key = settings.atom_key(element)
-    cached = json.loads(path.read_text()) if path.exists() else {}
-    if key in cached:
-        return float(cached[key])
+    cached = lookup(ATOM_CACHE, key)
+    if cached is not None:
+        return float(cached)
     b = settings.box
     atoms = Atoms(element, cell=(b, b + 0.4, b + 0.8), pbc=True)
     atoms.center()
@@ -90,12 +86,7 @@ def atom_energy(element: str, settings: DFTSettings, log_dir: Path | None = None
         txt=str(log_dir / f"atom_{element}.txt") if log_dir else None,
     )
     energy = float(atoms.get_potential_energy())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cached = json.loads(path.read_text()) if path.exists() else {}
-    cached[key] = energy
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
-    tmp.replace(path)
+    store(ATOM_CACHE, key, energy)
     return energy
 
 

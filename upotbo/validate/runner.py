@@ -20,10 +20,11 @@ from pymatgen.io.cif import CifWriter
 
 from upotbo.errors import CandidateFailed
 from upotbo.potentials import Potential
+from upotbo.validate.cache import lookup, store
 from upotbo.validate.dft import DFTSettings, dft_cohesive, require_gpaw
 from upotbo.validate.hull import Entry, hull_energies, phase_diagram, plot_binary_hull
 from upotbo.validate.inputs import Crystal
-from upotbo.validate.phonons import MESH, MIN_LENGTH, TOLERANCE, phonons
+from upotbo.validate.phonons import DISPLACEMENT, MAX_ATOMS, MESH, MIN_LENGTH, TOLERANCE, phonons
 from upotbo.validate.references import Reference, relax_references
 from upotbo.validate.relax import relax_crystals
 from upotbo.validate.state import State
@@ -31,6 +32,9 @@ from upotbo.validate.symmetry import SYMPREC, merge_duplicates, prototype_name, 
 from upotbo.validate.table import write_tables
 
 HULL_TOLERANCE = 0.001  # eV/atom: "on the hull" up to rounding
+REFERENCE_CACHE = "elemental_references.json"
+REFERENCE_STEPS = 500  # FIRE steps for the elemental references (they converge in < 40 under CHGNet)
+REFERENCE_VERSION = "protos-v1"  # bump when the elemental prototypes in ``symmetry.py`` change
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ValidationSettings:
     symprec: float = SYMPREC  # Å
     phonons: bool = True
     phonon_min_length: float = MIN_LENGTH  # Å
+    phonon_max_atoms: int = MAX_ATOMS
     phonon_mesh: int = MESH
     phonon_tolerance: float = TOLERANCE  # THz
     dft: DFTSettings | None = None
@@ -182,22 +187,29 @@ def _references(
     settings: ValidationSettings,
     log: Callable[[str], None],
 ) -> dict[str, Reference]:
-    cfg = {"potential": potential.name, "fmax": settings.fmax, "steps": settings.relax_steps}
+    # always relaxed tightly, whatever the crystals' settings: computed once per element and cached
+    cfg = {"potential": potential.name, "fmax": min(settings.fmax, 0.05), "steps": REFERENCE_STEPS}
     stored = state.data["references"]
     todo = [el for el in elements if stored.get(el, {}).get("settings") != cfg]
+    for el in list(todo):  # relaxed before, by any validation with the same potential and settings
+        cached = lookup(REFERENCE_CACHE, _reference_key(el, cfg))
+        if cached is not None:
+            stored[el] = cached
+            todo.remove(el)
     if todo:
         log(
             f"relaxing elemental references for {', '.join(todo)} "
             "(fcc, bcc, hcp, diamond, graphite, sc, dimers)"
         )
-        for el, ref in relax_references(potential, todo, settings.fmax, settings.relax_steps).items():
+        for el, ref in relax_references(potential, todo, cfg["fmax"], cfg["steps"]).items():
             stored[el] = {
                 "settings": cfg,
                 "prototype": ref.prototype,
                 "energy_per_atom": ref.energy_per_atom,
                 "structure": ref.structure.as_dict(),
             }
-        state.save()
+            store(REFERENCE_CACHE, _reference_key(el, cfg), stored[el])
+    state.save()
     return {
         el: Reference(
             el,
@@ -208,6 +220,11 @@ def _references(
         for el in elements
         if el in stored
     }
+
+
+def _reference_key(element: str, cfg: dict[str, Any]) -> str:
+    """Cache key: element, potential, relaxation settings and the prototypes tried."""
+    return f"{element}|{cfg['potential']}|fmax{cfg['fmax']:g}|steps{cfg['steps']}|{REFERENCE_VERSION}"
 
 
 def _phonon_step(
@@ -227,6 +244,8 @@ def _phonon_step(
         return
     cfg = {
         "min_length": settings.phonon_min_length,
+        "max_atoms": settings.phonon_max_atoms,
+        "displacement": DISPLACEMENT,
         "mesh": settings.phonon_mesh,
         "tolerance": settings.phonon_tolerance,
         "input": fingerprint,
@@ -244,6 +263,7 @@ def _phonon_step(
                 settings.phonon_mesh,
                 settings.phonon_tolerance,
                 settings.symprec,
+                settings.phonon_max_atoms,
             )
             done = {"error": None, **asdict(ph)}
         except CandidateFailed as exc:
@@ -255,12 +275,18 @@ def _phonon_step(
         if done["error"] is None:
             log(
                 f"{name}: lowest phonon frequency {done['min_frequency']:.2f} THz "
-                f"({done['supercell_atoms']}-atom supercell, {done['seconds']:.1f} s)"
+                f"({done['supercell_atoms']}-atom supercell {done['supercell_length']:.1f} Å across, "
+                f"{done['seconds']:.1f} s)"
             )
     if done["error"] is not None:
         notes.append(f"phonons failed: {done['error']}")
         return
     row["min_frequency"] = done["min_frequency"]
+    if done["supercell_length"] < settings.phonon_min_length - 1e-6:
+        notes.append(
+            f"phonon supercell {done['supercell_length']:.1f} Å across "
+            f"(capped at {settings.phonon_max_atoms} atoms)"
+        )
     tol = done["tolerance"]
     verdicts.append(
         f"dynamically stable (min ≥ -{tol:g} THz)"
