@@ -110,6 +110,7 @@ def _search(args: argparse.Namespace) -> int:
         seed=args.seed,
         relax_steps=args.relax_steps,
         fmax=args.fmax,
+        prune_margin=args.prune_margin or None,
         batch_size=args.batch_size,
         storage=args.storage,
         resume=args.resume,
