@@ -27,6 +27,7 @@ FAST = ["--steps", "4", "--n-init", "2", "--relax-steps", "0", "--batch-size", "
         (["--steps", "0"], "--steps 0 is out of range"),
         (["--ncomp", "3", "--max-atoms", "2"], "--max-atoms 2 is below --ncomp 3"),
         (["--sampler", "gp"], "unknown sampler 'gp'"),
+        (["--element-scale", "alphabet"], "unknown element scale 'alphabet'"),
         (["--out", "/proc/upotbo-cannot-write"], "is not writable"),
         (["--resume"], "nothing to resume"),
     ],
