@@ -37,6 +37,7 @@ from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
+from upotbo.search.mirror import MirrorStorage
 from upotbo.search.samplers import make_sampler
 from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
 from upotbo.search.workers import Builder, Built, check_workers, crystal_attrs
@@ -147,7 +148,7 @@ class Search:
         self.ledger = TrialLedger(self.record, grace_seconds=grace_seconds)
         if resume and not join:
             self.ledger.recover(everything=True)  # a solo run resuming: what was in flight died with it
-        self.memory = optuna.create_study(sampler=sampler_obj, direction="minimize")
+        self.memory = optuna.create_study(storage=MirrorStorage(), sampler=sampler_obj, direction="minimize")
         self.db_number: dict[int, int] = {}  # in-memory trial number -> study trial number
         self._sync()
         self.potential_calls = 0
