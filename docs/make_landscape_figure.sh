@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/landscape_zr4c4.png: the 400-crystal Zr4C4 map (paper Fig. 2a) made by the
-# documented command, with the real CHGNet 0.3.0 potential. ~2 minutes on 2 CPU cores.
+# documented command, with the real CHGNet 0.3.0 potential. ~1 minute on 2 idle CPU cores.
 # Usage: bash docs/make_landscape_figure.sh   (from the repository root, after pip install -e '.[landscape]')
 set -euo pipefail
 cd "$(dirname "$0")/.."
