@@ -234,8 +234,8 @@ def dft_overlay(points: MapPoints, xy: np.ndarray, n: int, seed: int, out_dir: P
         upot,
         dft,
         comp.parity_png,
-        f"{comp.n} crystals: MAE {comp.mae:.2f} eV/atom (low-E half {comp.mae_low:.2f}, "
-        f"high-E half {comp.mae_high:.2f})",
+        f"{comp.n} crystals: MAE {comp.mae:.2f} eV/atom (low-E half {comp.mae_low:.2f} eV/atom, "
+        f"high-E half {comp.mae_high:.2f} eV/atom)",
     )
     plot_landscape(
         xy[pick],
