@@ -116,3 +116,23 @@ def test_three_processes_one_killed(tmp_path):
         assert f"{best.value:.3f}" in tables[0]
         for stdout, _ in outputs:
             assert "E_c =" in stdout
+
+
+def test_processes_starting_together_on_an_empty_database():
+    """A Slurm array's tasks start at once: all but one lose the race to create optuna's tables."""
+    from upotbo.storage.scratch import scratch_database
+
+    code = (
+        "import sys; from upotbo.storage.study_db import open_study; "
+        "open_study(sys.argv[1], {'pool': ['Zr']}, resume=False, join=True); print('joined')"
+    )
+    with scratch_database(SERVER, prefix="upotbo_test") as url:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(6)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert [out.strip() for out, _ in outputs] == ["joined"] * 6, [err[-300:] for _, err in outputs]
+        assert len(optuna.get_all_study_summaries(url)) == 1

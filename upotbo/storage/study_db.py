@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     else:  # a server: drop connections the server or a firewall closed while a batch was scored
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(server_url(url), **kwargs)
+        return _create_tables_once(server_url(url), kwargs)
     except (
         ImportError,
         ValueError,
@@ -87,6 +88,27 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
         )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot open storage {_display(url)} ({reason[:160]}): {hint}") from None
+
+
+def _create_tables_once(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:
+    """``RDBStorage`` creates optuna's tables on first use; processes of a Slurm array starting together
+    on an empty database race to do so and all but one hit a duplicate-key error. They wait a moment
+    and open the database again, finding the tables made."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == attempts - 1 or not _creation_race(exc):
+                raise
+            time.sleep(0.5 + random.random() * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _creation_race(exc: Exception) -> bool:
+    text = str(exc)
+    return any(
+        key in text for key in ("already exists", "duplicate key", "UniqueViolation", "DuplicateTable")
+    )
 
 
 def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = False) -> optuna.Study:
