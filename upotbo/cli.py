@@ -91,6 +91,7 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.search import Search
     from upotbo.search.workers import default_workers
     from upotbo.space import SearchSpace
+    from upotbo.storage.study_db import display_url
 
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
     if args.fmax <= 0:
@@ -153,7 +154,8 @@ def _search(args: argparse.Namespace) -> int:
             f"best: {result.best_formula} at step {result.best_step}, E_c = {result.best_value:.3f} eV/atom"
         )
     print(markdown_table(rows[:10]))
-    print(f"outputs in {args.out}: top.csv, top.md, cifs/, convergence.png, compositions.png, study.db")
+    study = "study.db" if args.storage is None else f"the study in {display_url(args.storage)}"
+    print(f"outputs in {args.out}: top.csv, top.md, cifs/, convergence.png, compositions.png, {study}")
     return 0
 
 

@@ -87,7 +87,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
             "running and reachable, and that the database exists"
         )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot open storage {_display(url)} ({reason[:160]}): {hint}") from None
+        raise InputError(f"cannot open storage {display_url(url)} ({reason[:160]}): {hint}") from None
 
 
 def _create_tables_once(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:
@@ -133,7 +133,7 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
     if resume or join:
         if not exists and not join:
             raise InputError(
-                f"nothing to resume: no upotbo study in {_display(url)}; drop --resume to start one"
+                f"nothing to resume: no upotbo study in {display_url(url)}; drop --resume to start one"
             )
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
         stored = _wait_for_settings(study)
@@ -147,7 +147,8 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
         return study
     if exists:
         raise InputError(
-            f"a study already exists in {_display(url)}: add --resume to continue it or choose another --out"
+            f"a study already exists in {display_url(url)}: add --resume to continue it or choose "
+            f"another --out"
         )
     study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize")
     study.set_user_attr("settings", settings)
@@ -165,7 +166,7 @@ def _wait_for_settings(study: optuna.Study, seconds: float = 30.0) -> dict[str, 
 def load_existing(url: str) -> optuna.Study:
     storage = _rdb(url)
     if STUDY_NAME not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
-        raise InputError(f"no upotbo study in {_display(url)}: point at the --out folder of a search")
+        raise InputError(f"no upotbo study in {display_url(url)}: point at the --out folder of a search")
     return optuna.load_study(study_name=STUDY_NAME, storage=storage)
 
 
@@ -173,7 +174,7 @@ def write_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     (out_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def _display(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL as shown to users: a SQLite path, or a server URL without its password."""
     if url.startswith("sqlite"):
         return url.replace("sqlite:///", "")
