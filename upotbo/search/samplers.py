@@ -28,6 +28,7 @@ from upotbo.errors import InputError
 
 N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact one
 N_RECENT = 400  # latest finished trials kept as the "rest"
+REFRESH = 32  # new trials (finished or running) before the window is rebuilt
 
 
 class _Window:
@@ -78,17 +79,25 @@ class WindowedTPESampler(TPESampler):
         self._startup = kwargs.pop("n_startup_trials", 10)
         super().__init__(*args, n_startup_trials=0, **kwargs)
         self._n_best, self._n_recent, self._key = n_best, n_recent, key
-        self._cached: tuple[int, list[FrozenTrial]] = (-1, [])
+        self._cached: tuple[int, list[FrozenTrial]] = (-REFRESH, [])
+        self._started = False
 
     def _starting(self, study: Study) -> bool:
-        return len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) < (
-            self._startup
-        )
+        if not self._started:  # scans the (short) history only until the random start is over
+            done = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+            self._started = len(done) >= self._startup
+        return not self._started
 
     def window(self, study: Study) -> list[FrozenTrial]:
-        """The finished trials the model sees (in trial order); recomputed only when new ones finish."""
-        finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        if self._cached[0] != len(finished):
+        """The finished trials the model sees (in trial order).
+
+        Rebuilt once ``REFRESH`` new trials exist, not at every ask: counting all trials is O(1) in
+        optuna's in-memory storage, filtering the finished ones is not, and a window at most one batch
+        old (the running trials are always seen) changes nothing TPE does.
+        """
+        n_all = len(study._get_trials(deepcopy=False, states=None, use_cache=True))
+        if n_all - self._cached[0] >= REFRESH or n_all < self._cached[0]:
+            finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
             shown = finished
             if self._key is not None:
                 best: dict[Any, FrozenTrial] = {}
@@ -101,7 +110,7 @@ class WindowedTPESampler(TPESampler):
                 top = sorted(shown, key=lambda t: t.value)[: self._n_best]
                 keep = {t.number for t in top} | {t.number for t in shown[-self._n_recent :]}
                 shown = [t for t in shown if t.number in keep]
-            self._cached = (len(finished), shown)
+            self._cached = (n_all, shown)
         return self._cached[1]
 
     def _view(self, study: Study) -> Study:
