@@ -91,9 +91,8 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
 
 def child_run(sampler: str, seed: int, target: float, args) -> dict:
     """One run in its own process (own torch threads), streaming its progress lines."""
-    argv = [a for a in sys.argv[1:]]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // args.parallel))}
-    cmd = [sys.executable, __file__, *argv, "--one", sampler, str(seed), str(target)]
+    cmd = [sys.executable, __file__, *sys.argv[1:], "--one", sampler, str(seed), str(target)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     last = ""
     for line in proc.stdout:  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from upotbo.potentials.base import Potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.study import SYMPREC
-from upotbo.storage.study_db import open_study, prepare_out_dir, storage_url, write_settings
+from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
 
 _STORED = (TrialState.COMPLETE, TrialState.FAIL)
 WARMUP_SIZE = 5  # crystals in the first batch (fills caches; not timed)
@@ -100,18 +100,17 @@ class LandscapeJob:
         self.slots = range(shard[0], spec.total, shard[1])  # this worker's share of the map
         self.out_dir = Path(out_dir)
         self.evaluator = Evaluator(potential, prop, relax_steps=relax_steps, fmax=fmax, prune_margin=None)
-        self.settings: dict[str, Any] = {
-            **spec.space.settings(),
-            "potential": potential.name,
-            "property": prop.name,
-            "unit": prop.unit,
-            "relax_steps": relax_steps,
-            "fmax": fmax,
-            "landscape": {**spec.settings(), "shard": list(shard)},
-            "batch_size": batch_size,
-            "storage": storage,
-            "n_init": 0,
-        }
+        self.settings = run_settings(
+            spec.space,
+            potential,
+            prop,
+            relax_steps,
+            fmax,
+            landscape={**spec.settings(), "shard": list(shard)},
+            batch_size=batch_size,
+            storage=storage,
+            n_init=0,
+        )
         prepare_out_dir(self.out_dir)
         self.url = storage_url(self.out_dir, storage)
         self.record = open_study(self.url, self.settings, resume)

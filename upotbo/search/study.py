@@ -43,7 +43,7 @@ from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landsca
 from upotbo.search.workers import Builder, Built, check_workers, crystal_attrs
 from upotbo.space.space import Candidate, SearchSpace
 from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger, is_step
-from upotbo.storage.study_db import open_study, prepare_out_dir, storage_url, write_settings
+from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
 
 # Main-thread wall time per stage ("score": waiting for the scoring thread) and, apart, the scoring
 # thread's own busy time ("score_busy", overlapping the sampler and the build workers).
@@ -127,20 +127,19 @@ class Search:
         self.evaluator = Evaluator(
             potential, prop, relax_steps=relax_steps, fmax=fmax, prune_margin=prune_margin
         )
-        self.settings: dict[str, Any] = {
-            **space.settings(),
-            "potential": potential.name,
-            "property": prop.name,
-            "unit": prop.unit,
-            "relax_steps": relax_steps,
-            "fmax": fmax,
-            "prune_margin": prune_margin,
-            "sampler": sampler,
-            "n_init": n_init,
-            "seed": seed,
-            "batch_size": batch_size,
-            "storage": storage,
-        }
+        self.settings = run_settings(
+            space,
+            potential,
+            prop,
+            relax_steps,
+            fmax,
+            prune_margin=prune_margin,
+            sampler=sampler,
+            n_init=n_init,
+            seed=seed,
+            batch_size=batch_size,
+            storage=storage,
+        )
         sampler_obj = make_sampler(sampler, _process_seed(seed) if join else seed, n_init)
         prepare_out_dir(self.out_dir)
         self.record = open_study(storage_url(self.out_dir, storage), self.settings, resume, join=join)

@@ -19,12 +19,17 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import sqlalchemy.exc
 
 from upotbo.errors import InputError
+
+if TYPE_CHECKING:
+    from upotbo.potentials.base import Potential
+    from upotbo.properties.base import Property
+    from upotbo.space.space import SearchSpace
 
 STUDY_NAME = "upotbo"
 DB_NAME = "study.db"
@@ -32,6 +37,24 @@ DB_NAME = "study.db"
 IDENTITY_KEYS = (
     "pool", "ncomp", "nchem", "max_atoms", "scale", "potential", "property", "relax_steps", "fmax"
 )
+
+
+def run_settings(
+    space: SearchSpace, potential: Potential, prop: Property, relax_steps: int, fmax: float, **extra: Any
+) -> dict[str, Any]:
+    """The settings a run database records: the identity that ``--resume`` checks, then ``extra``.
+
+    One builder for searches and landscape maps, so both store (and are resumed on) the same keys.
+    """
+    return {
+        **space.settings(),
+        "potential": potential.name,
+        "property": prop.name,
+        "unit": prop.unit,
+        "relax_steps": relax_steps,
+        "fmax": fmax,
+        **extra,
+    }
 
 
 def storage_url(out_dir: Path, storage: str | None = None) -> str:
