@@ -58,8 +58,12 @@ def test_existing_study_and_resume_with_other_settings(tmp_path):
 
 
 def _stored(db: str) -> list[tuple[int, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+    """Trials in the run's database; none while optuna is still creating its tables (or holds the lock)."""
+    try:
+        with sqlite3.connect(db, timeout=10) as conn:
+            return conn.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+    except sqlite3.OperationalError:
+        return []
 
 
 def test_kill_9_then_resume(tmp_path):

@@ -79,6 +79,31 @@ def test_windowed_tpe_concentrates_where_compositions_are_good():
     assert len(near) / len(late) > 0.2  # uniform draws land there 49 / 1764 = 2.8 % of the time
 
 
+def test_tpe_is_fitted_once_per_window_and_sampled_many_times(monkeypatch):
+    """A batch of asks reuses one fit per parameter group; the fit count does not grow per ask."""
+    sampler = tpe()
+    study = run(sampler, n=320, batch=32)
+    fits = []
+    original = sampler._fit
+    monkeypatch.setattr(sampler, "_fit", lambda *a: fits.append(1) or original(*a))
+    trials = [study.ask() for _ in range(32)]
+    for t in trials:
+        study.tell(t, toy_objective(t))
+    assert 0 < len(fits) <= 2 * len(sampler._fits) + 2  # per group, at most a refit at the window's refresh
+    assert len({(t.params["el0"], t.params["el1"], t.params["x0"]) for t in trials}) > 24  # still diverse
+
+
+def test_scipy_special_matches_optunas_own_helpers():
+    from upotbo.search import fast_math
+
+    fast_math.use_scipy_special()
+    x = np.random.default_rng(0).normal(0.0, 15.0, 5000)
+    for name, optuna_version in fast_math.originals().items():
+        arg = -np.abs(x) - 1e-3 if name == "_ndtri_exp" else x
+        ours = fast_math._SCIPY[name](arg)
+        np.testing.assert_allclose(ours, optuna_version(arg), rtol=1e-10, atol=1e-12)
+
+
 def test_space_groups_weighted_by_symmetry():
     groups = compatible_space_groups((4, 4))
     draws = [groups[_symmetric_pick(u, groups)] for u in np.linspace(0.0, 1.0, 20001)]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import optuna
 import pytest
+from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from pyxtal.symmetry import Group
 
 from upotbo.build import build_structure
+from upotbo.build.filters import check_vacuum
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space import Candidate, SearchSpace, parse_pool
+from upotbo.space.space import apportion
 from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,6 +77,40 @@ def test_draws_respect_counts_and_unaries():
     assert seen_unary  # drawing with replacement reaches C_n and Zr_n
 
 
+@pytest.mark.parametrize("ncomp", [1, 2, 3])
+def test_every_stoichiometry_is_reachable_through_shares(ncomp):
+    """``composition_params`` gives the parameters that draw exactly the requested counts."""
+    space = SearchSpace.create("C,Zr,N", ncomp=ncomp, nchem=5)
+    picks = ("Zr", "C", "N")[:ncomp]
+    for counts in itertools.product(range(1, 6), repeat=ncomp):
+        params = space.composition_params(picks, counts)
+        shares = [params[f"share{i}"] for i in range(ncomp - 1)]
+        assert apportion(shares, params["natoms"], 5) == counts
+        study = optuna.create_study()
+        study.enqueue_trial({**params, "spg": 0.99, "wyckoff": 0.5})
+        trial = study.ask()
+        try:
+            cand = space.suggest(trial)
+        except CandidateFailed:  # e.g. no space group hosts these counts: the counts still were drawn
+            continue
+        drawn = dict(zip(cand.species, cand.counts, strict=True))
+        expected: dict[str, int] = {}
+        for symbol, n in zip(picks, counts, strict=True):
+            expected[symbol] = expected.get(symbol, 0) + n
+        assert drawn == expected
+
+
+def test_shares_keep_counts_in_bounds():
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        ncomp = int(rng.integers(1, 5))
+        natoms = int(rng.integers(ncomp, 5 * ncomp + 1))
+        counts = apportion(list(rng.random(ncomp - 1)), natoms, 5)
+        assert sum(counts) == natoms and all(1 <= n <= 5 for n in counts)
+    assert apportion([0.5], 8, 5) == (4, 4)  # 1:1 is share 0.5 at any size
+    assert apportion([0.5], 2, 5) == (1, 1)
+
+
 def _rocksalt_candidate(a=4.7) -> Candidate:
     ratio = a**3 / (4 * 4 / 3 * np.pi * (1.75**3 + 0.76**3))
     lattice = {"volume": ratio, "b_a": 1, "c_a": 1, "alpha": 90, "beta": 90, "gamma": 90}
@@ -88,19 +127,24 @@ def test_build_rocksalt():
     assert build_structure(_rocksalt_candidate()) == structure  # deterministic
 
 
-def test_build_rejects_overlap_and_vacuum():
+def test_build_rejects_overlap_and_squeezes_vacuum():
     overlap = Candidate(
         ("C", "Zr"), (4, 4), 225, (("4a",), ("4a",)), _rocksalt_candidate().lattice, ((0, 0, 0),) * 2
     )
     with pytest.raises(CandidateFailed, match="coincide"):
         build_structure(overlap)
     slab = Candidate(
-        ("Zr",),
-        (1,),
+        ("C", "Zr"),
+        (1, 1),
         1,
-        (("1a",),),
-        {"volume": 4.0, "b_a": 0.6, "c_a": 1.8, "alpha": 90, "beta": 90, "gamma": 90},
-        ((0, 0, 0),),
+        (("1a",), ("1a",)),
+        {"volume": 3.0, "b_a": 1.0, "c_a": 3.0, "alpha": 90, "beta": 90, "gamma": 90},
+        ((0, 0, 0.0), (0.5, 0.5, 0.1)),
     )
-    with pytest.raises(CandidateFailed, match="vacuum|empty"):
-        build_structure(slab)
+    unrepaired = Structure(Lattice.tetragonal(2.6, 7.8), ["C", "Zr"], [[0, 0, 0], [0.5, 0.5, 0.1]])
+    with pytest.raises(CandidateFailed, match="vacuum slab: 7.0 Å empty gap along axis c"):
+        check_vacuum(unrepaired)
+    squeezed = build_structure(slab)  # the same content and sites, the c axis shortened to a bond
+    check_vacuum(squeezed)
+    assert squeezed.lattice.c < 0.6 * squeezed.lattice.a * 3.0
+    assert squeezed.composition.reduced_formula == "ZrC"

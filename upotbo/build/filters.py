@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from upotbo.errors import CandidateFailed
 
@@ -61,25 +61,48 @@ def check_volume(structure: Structure) -> None:
         raise CandidateFailed(f"cell too empty: volume is {ratio:.1f}x the covalent-sphere volume")
 
 
-def check_vacuum(structure: Structure) -> None:
-    """Reject cells where some family of lattice planes has an empty gap (a slab or chain in vacuum)."""
+def _gaps(structure: Structure) -> tuple[float, float, list[tuple[float, float]]]:
+    """The vacuum limit (Å), the gap a squeeze aims for (Å), and per lattice axis the largest empty
+    gap between atomic planes (Å) with the spacing of those planes (Å)."""
     r_max = max(covalent_radius(site.specie.symbol) for site in structure)
-    limit = max(VACUUM_MIN_GAP, 2.6 * r_max)
     frac = np.mod(structure.frac_coords, 1.0)
     recip = structure.lattice.reciprocal_lattice_crystallographic.abc
+    out = []
     for axis in range(3):
         spacing = 1.0 / recip[axis]  # distance between (100)-type planes, Å
         values = np.sort(frac[:, axis])
-        gaps = np.diff(np.append(values, values[0] + 1.0))
-        if gaps.max() * spacing > limit:
-            raise CandidateFailed(
-                f"vacuum slab: {gaps.max() * spacing:.1f} Å empty gap along axis {'abc'[axis]}"
-            )
+        out.append((float(np.diff(np.append(values, values[0] + 1.0)).max() * spacing), spacing))
+    limit = max(VACUUM_MIN_GAP, 2.6 * r_max)
+    return limit, max(limit / 2, 1.2 * MIN_DISTANCE_FACTOR * 2 * r_max), out
+
+
+def close_vacuum(structure: Structure) -> Structure:
+    """Shorten each lattice vector whose planes leave a vacuum gap, down to a gap of about one bond.
+
+    Long random cells (c/a up to 3) often put every atom in a few planes: a slab in vacuum. Squeezing
+    that axis turns it into a dense crystal of the same content and site pattern, instead of a failed
+    step. Short contacts the squeeze makes are repaired afterwards like any other.
+    """
+    limit, target, gaps = _gaps(structure)
+    factors = [1.0 - (gap - target) / spacing if gap > limit else 1.0 for gap, spacing in gaps]
+    if all(f == 1.0 for f in factors):
+        return structure
+    matrix = structure.lattice.matrix * np.array(factors)[:, None]
+    return Structure(Lattice(matrix), structure.species, structure.frac_coords)
+
+
+def check_vacuum(structure: Structure) -> None:
+    """Reject cells where some family of lattice planes has an empty gap (a slab or chain in vacuum)."""
+    limit, _, gaps = _gaps(structure)
+    for axis, (gap, _) in enumerate(gaps):
+        if gap > limit:
+            raise CandidateFailed(f"vacuum slab: {gap:.1f} Å empty gap along axis {'abc'[axis]}")
 
 
 def sanitize_structure(structure: Structure) -> Structure:
-    """Apply all filters; returns the (possibly expanded) structure or raises ``CandidateFailed``."""
-    structure = repair_short_contacts(structure)
+    """Repair what can be repaired (vacuum gaps, short contacts), then apply every filter; returns the
+    (possibly squeezed or expanded) structure or raises ``CandidateFailed``."""
+    structure = repair_short_contacts(close_vacuum(repair_short_contacts(structure)))
     check_volume(structure)
     check_vacuum(structure)
     return structure

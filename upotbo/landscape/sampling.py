@@ -208,16 +208,9 @@ def draw(spec: MapSpec, slots: Sequence[int], hint: bool = True) -> tuple[optuna
     return memory, out
 
 
-def _hint(space: SearchSpace, picks: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, int] | None:
-    """Composition parameters under ``SearchSpace.suggest``'s current names (a speed-up only)."""
-    try:
-        scale = space.chemical_scale
-        return {
-            **{f"el{i}": scale.index(s) for i, s in enumerate(picks)},
-            **{f"n{i}": n for i, n in enumerate(counts)},
-        }
-    except (AttributeError, ValueError):
-        return None
+def _hint(space: SearchSpace, picks: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, Any]:
+    """The composition parameters that draw ``picks`` with ``counts`` (a speed-up only)."""
+    return space.composition_params(picks, counts)
 
 
 def _parse_formula(formula: str) -> Composition:

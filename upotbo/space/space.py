@@ -12,6 +12,13 @@ of elemental cohesion), not as unordered categories: neighbours on the scale do 
 finds Zr-Ru strong also tries Zr-C. With categories, TPE cannot generalize from one element to another
 and, in the paper42 binary space, locked onto Zr-O for 1,000 steps; on Pettifor's chemical scale the
 strong metals and carbon sit at opposite ends and TPE settled on Nb-Ru intermetallics.
+
+The stoichiometry is drawn as atoms in the cell (``natoms``) and the *shares* of the drawn elements
+(``share0``: the first element's fraction, ``share1``: the second's fraction of the rest, ...), not as
+one count per element. Cohesion varies smoothly with the fraction, and a fraction is one axis: 1:1 is
+``share0 = 0.5`` at every cell size, where with independent counts it is the diagonal n0 = n1, which
+TPE's per-axis kernels cannot learn. With counts, the model's good set filled with 4:1 and 5:1 cells
+(a strong element diluted) and the 1:1 refractory carbides were tried once in 1,000 steps.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from upotbo.space.symmetry import assign_wyckoffs, compatible_space_groups, poin
 VOLUME_RANGE = (1.0, 5.0)  # cell volume / sum of covalent-sphere volumes (graphite: 4.8)
 RATIO_RANGE = (0.5, 3.0)  # b/a and c/a, log-uniform (layered crystals: graphite c/a = 2.7)
 ANGLE_RANGE = (60.0, 120.0)  # degrees
+PARAMETERS = "shares/1"  # how a trial's parameters map to a crystal; a resume must match it
 
 
 @dataclass(frozen=True)
@@ -75,19 +83,28 @@ class SearchSpace:
         return order_elements(self.pool, self.scale)
 
     def settings(self) -> dict[str, Any]:
-        return {**asdict(self), "pool": list(self.pool)}
+        return {**asdict(self), "pool": list(self.pool), "parameters": PARAMETERS}
+
+    def composition_params(self, picks: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, Any]:
+        """The composition parameters ``suggest`` reads as ``picks`` with ``counts`` atoms each."""
+        scale = self.chemical_scale
+        params: dict[str, Any] = {f"el{i}": scale.index(s) for i, s in enumerate(picks)}
+        params["natoms"] = sum(counts)
+        left = sum(counts)
+        for i, n in enumerate(counts[:-1]):
+            params[f"share{i}"] = n / left
+            left -= n
+        return params
 
     def suggest(self, trial: optuna.Trial) -> Candidate:
         """Draw a candidate from ``trial`` define-by-run. Raises ``CandidateFailed`` if no symmetry fits."""
         scale = self.chemical_scale
         picks = [scale[trial.suggest_int(f"el{i}", 0, len(scale) - 1)] for i in range(self.ncomp)]
         trial.set_user_attr("drawn", sorted(set(picks)))
-        counts_drawn = []
-        for i in range(self.ncomp):
-            room = self.max_atoms - sum(counts_drawn) - (self.ncomp - 1 - i)
-            counts_drawn.append(trial.suggest_int(f"n{i}", 1, max(1, min(self.nchem, room))))
+        natoms = trial.suggest_int("natoms", self.ncomp, min(self.max_atoms, self.ncomp * self.nchem))
+        shares = [trial.suggest_float(f"share{i}", 0.0, 1.0) for i in range(self.ncomp - 1)]
         merged: Counter[str] = Counter()
-        for symbol, n in zip(picks, counts_drawn, strict=True):
+        for symbol, n in zip(picks, apportion(shares, natoms, self.nchem), strict=True):
             merged[symbol] += n
         species = tuple(sorted(merged))
         counts = tuple(merged[s] for s in species)
@@ -132,6 +149,29 @@ class Candidate:
     @property
     def natoms(self) -> int:
         return sum(self.counts)
+
+
+def apportion(shares: list[float], natoms: int, nchem: int) -> tuple[int, ...]:
+    """Atoms of each drawn element: ``natoms`` split by stick-breaking ``shares``, 1..``nchem`` each.
+
+    The share of the first element, of the rest for the second, and so on; rounded to whole atoms
+    with the sum kept. Every count vector is reachable (its own fractions round back to it).
+    """
+    fractions, left = [], 1.0
+    for share in shares:
+        fractions.append(left * share)
+        left -= fractions[-1]
+    target = np.array([*fractions, left]) * natoms
+    counts = np.clip(np.rint(target), 1, nchem).astype(int)
+    while counts.sum() != natoms:
+        gap = target - counts
+        if counts.sum() < natoms:
+            gap[counts >= nchem] = -np.inf
+            counts[int(np.argmax(gap))] += 1
+        else:
+            gap[counts <= 1] = np.inf
+            counts[int(np.argmin(gap))] -= 1
+    return tuple(int(n) for n in counts)
 
 
 def _symmetric_pick(u: float, groups: tuple[int, ...]) -> int:

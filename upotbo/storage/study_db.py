@@ -35,7 +35,8 @@ STUDY_NAME = "upotbo"
 DB_NAME = "study.db"
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
-    "pool", "ncomp", "nchem", "max_atoms", "scale", "potential", "property", "relax_steps", "fmax"
+    "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "relax_steps",
+    "fmax",
 )
 
 
