@@ -201,7 +201,8 @@ class Search:
         so processes sharing a study stop together at ``steps``); none left: returns None.
         """
         t0 = time.perf_counter()
-        self._sync()
+        if self.join:  # alone, nobody else writes: the database holds what the sampler has seen
+            self._sync()
         counts = self.ledger.counts()
         waiting = counts.get(TrialState.WAITING, 0)
         in_flight = counts.get(TrialState.RUNNING, 0) + self._unstored
