@@ -45,6 +45,18 @@ def test_reserve_finish_and_counts(tmp_path):
     assert [t.number for t in other.new_finished()] == [0, 1]
 
 
+def test_reserve_keeps_to_the_step_budget_lost_trials_not_counted(tmp_path):
+    study = _study(tmp_path)
+    first, second = TrialLedger(study), TrialLedger(study)
+    assert len(first.reserve([_asked(0.1 * i) for i in range(3)], steps=5)) == 3
+    assert len(second.reserve([_asked(0.5), _asked(0.6), _asked(0.7)], steps=5)) == 2  # room for 2 only
+    assert second.reserve([_asked(0.8)], steps=5) == []
+    survivor = TrialLedger(study, grace_seconds=-1.0)  # both others stopped sending heartbeats
+    assert survivor.recover() == 5  # all lost; their 5 WAITING retries now hold the budget
+    assert second.reserve([_asked(0.9)], steps=5) == []
+    assert len(second.reserve([_asked(0.9)], steps=6)) == 1
+
+
 def test_lost_trial_is_failed_retried_once_and_not_scored_twice(tmp_path):
     study = _study(tmp_path)
     dead = TrialLedger(study)  # a process that will stop sending heartbeats

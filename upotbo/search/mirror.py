@@ -1,10 +1,10 @@
 """The sampler's in-memory study, with running trials indexed.
 
-TPE with the constant liar asks the study for its RUNNING trials at every suggestion (and the
-bounded-history window does too); optuna's ``InMemoryStorage`` answers by scanning every trial. With a
-batch in flight and 5,000 trials stored, those scans were the part of the sampler's cost that still
-grew with the history. Here the running trials are kept in a small ordered index, so that query costs
-the size of the batch, not of the study; everything else is optuna's storage unchanged.
+TPE with the constant liar asks the study for its RUNNING trials (and the bounded-history window does
+too), and every ``study.ask`` for its WAITING ones; optuna's ``InMemoryStorage`` answers by scanning
+every trial. With 5,000 trials stored, those scans were the part of the sampler's cost that still grew
+with the history. Here the RUNNING and WAITING trials are kept in small ordered indexes, so those
+queries cost the size of a batch, not of the study; everything else is optuna's storage unchanged.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from collections.abc import Container, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+INDEXED = (TrialState.RUNNING, TrialState.WAITING)
+
 
 class MirrorStorage(optuna.storages.InMemoryStorage):
-    """``InMemoryStorage`` whose ``get_all_trials(states=(RUNNING,))`` does not scan the history."""
+    """``InMemoryStorage`` whose ``get_all_trials(states=(RUNNING,))`` (or WAITING) does not scan."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._running: dict[int, dict[int, None]] = {}  # study id -> numbers of RUNNING trials, in order
+        # (study id, state) -> numbers of the trials in that state, in order
+        self._index: dict[tuple[int, TrialState], dict[int, None]] = {}
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         with self._lock:
@@ -40,18 +43,21 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
     def get_all_trials(
         self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        if states is None or tuple(states) != (TrialState.RUNNING,):  # type: ignore[arg-type]
+        key = tuple(states) if states is not None else ()  # type: ignore[arg-type]
+        if len(key) != 1 or key[0] not in INDEXED:
             return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
         with self._lock:
             self._check_study_id(study_id)
             trials = self._studies[study_id].trials
-            running = [trials[number] for number in self._running.get(study_id, {})]
-        return copy.deepcopy(running) if deepcopy else running
+            found = [trials[number] for number in self._index.get((study_id, key[0]), {})]
+        return copy.deepcopy(found) if deepcopy else found
 
     def _track(self, trial_id: int) -> None:
         study_id, number = self._trial_id_to_study_id_and_number[trial_id]
-        index = self._running.setdefault(study_id, {})
-        if self._studies[study_id].trials[number].state == TrialState.RUNNING:
-            index[number] = None
-        else:
-            index.pop(number, None)
+        state = self._studies[study_id].trials[number].state
+        for indexed in INDEXED:
+            numbers = self._index.setdefault((study_id, indexed), {})
+            if state == indexed:
+                numbers[number] = None
+            else:
+                numbers.pop(number, None)

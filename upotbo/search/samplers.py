@@ -93,6 +93,7 @@ class WindowedTPESampler(TPESampler):
         self._groups: dict[str, dict[str, BaseDistribution]] | None = None  # parameter -> its group
         self._fits: dict[tuple[tuple[str, BaseDistribution], ...], _Fitted] = {}
         self._drawn: dict[int, dict[str, Any]] = {}  # trial number -> its groups' drawn values
+        self._uses: dict[tuple[tuple[str, BaseDistribution], ...], int] = {}  # draws per group, last window
 
     def _starting(self, study: Study) -> bool:
         if not self._started:  # scans the (short) history only until the random start is over
@@ -123,6 +124,7 @@ class WindowedTPESampler(TPESampler):
                 keep = {t.number for t in top} | {t.number for t in shown[-self._n_recent :]}
                 shown = [t for t in shown if t.number in keep]
             self._cached = (n_all, shown)
+            self._uses = {key: fitted.draws for key, fitted in self._fits.items()}
             self._groups, self._fits = None, {}
         return self._cached[1]
 
@@ -176,13 +178,16 @@ class WindowedTPESampler(TPESampler):
     def _draw(self, study: Study, space: dict[str, BaseDistribution]) -> dict[str, Any]:
         """TPE's draw for ``space``: ``n_ei_candidates`` points from the good set's density, the best
         by l(x)/g(x). Candidates and their acquisition come from a pool made ``POOL`` draws at a time
-        (one vectorized call instead of many small ones): the same distribution as fresh draws."""
+        (one vectorized call instead of many small ones): the same distribution as fresh draws. A pool
+        holds as many asks' worth as drew the group in the previous window, so the groups of rarely
+        used sites (define-by-run coordinates) do not pay for candidates nobody takes."""
         key = tuple(space.items())
         if key not in self._fits:
             self._fits[key] = _Fitted(*self._fit(study, space))
         fitted, n = self._fits[key], self._n_ei_candidates
-        if fitted.used + n > len(fitted.acquisition):
-            fitted.refill(self._rng.rng, n * POOL)
+        if fitted.used + n > len(fitted.acquisition):  # as many asks as drew this group last window
+            fitted.refill(self._rng.rng, n * max(1, min(POOL, self._uses.get(key, POOL))))
+        fitted.draws += 1
         chunk = slice(fitted.used, fitted.used + n)
         fitted.used += n
         best = TPESampler._compare(
@@ -209,7 +214,7 @@ class _Fitted:
         self.below, self.above = below, above
         self.samples: dict[str, Any] = {}
         self.acquisition: Any = ()
-        self.used = 0
+        self.used = self.draws = 0
 
     def refill(self, rng: Any, size: int) -> None:
         self.samples = self.below.sample(rng, size)

@@ -42,7 +42,14 @@ from upotbo.search.samplers import make_sampler
 from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
 from upotbo.search.workers import Builder, Built, check_workers, crystal_attrs
 from upotbo.space.space import Candidate, SearchSpace
-from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger, is_step
+from upotbo.storage.ledger import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    UNUSED,
+    Heartbeat,
+    TrialLedger,
+    is_step,
+)
 from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
 
 # Main-thread wall time per stage ("score": waiting for the scoring thread) and, apart, the scoring
@@ -217,11 +224,12 @@ class Search:
             self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
         trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
         candidates: list[Candidate | None] = []
+        undrawn: dict[int, str] = {}  # trial number -> why no candidate could be drawn
         for trial in trials:
             try:
                 candidates.append(self.space.suggest(trial))
             except CandidateFailed as exc:
-                self._fail(trial, "build", str(exc))
+                undrawn[trial.number] = str(exc)
                 candidates.append(None)
                 continue
             trial.set_user_attr("cell_formula", candidates[-1].formula)
@@ -229,16 +237,26 @@ class Search:
         ids: list[int | None] = [c._trial_id for c in claimed]
         self._map(trials[: len(claimed)], [c.number for c in claimed])
         if self.join:  # others must see these as taken: RUNNING, with heartbeats, until finished
-            reserved = self.ledger.reserve([self._frozen(t) for t in trials[len(claimed) :]])
+            fresh = trials[len(claimed) :]
+            reserved = self.ledger.reserve([self._frozen(t) for t in fresh], steps=steps)
             ids += [trial_id for trial_id, _ in reserved]
-            self._map(trials[len(claimed) :], [number for _, number in reserved])
+            self._map(fresh[: len(reserved)], [number for _, number in reserved])
+            kept = len(claimed) + len(reserved)
+            for trial in trials[kept:]:  # others took the budget meanwhile: never run, not a step
+                self._fail(trial, UNUSED, "the study's --steps budget was taken by other processes")
+            trials, candidates = trials[:kept], candidates[:kept]
         else:  # alone: stored once finished, so a kill never leaves a trial RUNNING
             ids += [None] * (len(trials) - len(claimed))
             self._unstored += len(trials) - len(claimed)
+        for trial in trials:
+            if trial.number in undrawn:
+                self._fail(trial, "build", undrawn[trial.number])
         t3 = time.perf_counter()
-        builds = builder.submit([c for c in candidates if c is not None])
         self.seconds["sampler"] += t2 - t1
         self.seconds["storage"] += (t1 - t0) + (t3 - t2)
+        if not trials:
+            return None
+        builds = builder.submit([c for c in candidates if c is not None])
         self.seconds["build"] += time.perf_counter() - t3
         return _Batch(trials, ids, candidates, builds)
 

@@ -41,6 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 LOST = "lost"  # fail_stage of a trial whose process died; a WAITING retry carries its parameters
 CRASH = "crash"  # fail_stage of a trial lost MAX_ATTEMPTS times: it is not retried again
+UNUSED = "unused"  # fail_stage of a trial asked but never run (the step budget was taken): never stored
 MAX_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 10.0
 GRACE_SECONDS = 60.0  # a RUNNING trial silent this long is declared lost
@@ -50,7 +51,7 @@ def is_step(trial: FrozenTrial) -> bool:
     """A finished outcome that counts as a search step (a lost-and-retried trial does not)."""
     if trial.state == TrialState.COMPLETE:
         return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_stage") != LOST
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_stage") not in (LOST, UNUSED)
 
 
 class TrialLedger:
@@ -72,24 +73,34 @@ class TrialLedger:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def reserve(self, trials: Sequence[FrozenTrial]) -> list[tuple[int, int]]:
+    def reserve(self, trials: Sequence[FrozenTrial], steps: int | None = None) -> list[tuple[int, int]]:
         """Store ``trials`` as RUNNING with a heartbeat; their (db id, trial number) pairs.
 
         Trials already finished here (a candidate that could not even be drawn) are stored RUNNING
         too and written by ``finish`` with the rest of their batch: one write per batch, not per trial.
+        ``steps``: the study's step budget. Under the same lock that numbers the trials, only as many
+        are stored as the budget has room for (trials finished, in flight or waiting, lost ones not
+        counted), so processes that ask at the same moment never overshoot it together; the pairs
+        are then for the first ``len(pairs)`` trials.
         """
-        return self._insert(trials, running=True)
+        return self._insert(trials, running=True, steps=steps)
 
     def store(self, trials: Sequence[FrozenTrial]) -> list[tuple[int, int]]:
         """Store finished trials as they are (a solo run: nothing is ever left RUNNING by a kill)."""
         return self._insert(trials, running=False)
 
-    def _insert(self, trials: Sequence[FrozenTrial], running: bool) -> list[tuple[int, int]]:
+    def _insert(
+        self, trials: Sequence[FrozenTrial], running: bool, steps: int | None = None
+    ) -> list[tuple[int, int]]:
         if not trials:
             return []
         now = datetime.now()
         with _create_scoped_session(self.rdb.scoped_session) as session:
             base = self._lock_study_and_count(session)
+            if steps is not None:
+                trials = trials[: max(0, steps - (base - self._lost(session)))]
+                if not trials:
+                    return []
             rows = [
                 models.TrialModel(
                     study_id=self.study_id,
@@ -306,6 +317,17 @@ class TrialLedger:
         return int(
             session.query(sqlalchemy.func.count(models.TrialModel.trial_id))
             .filter(models.TrialModel.study_id == self.study_id)
+            .scalar()
+        )
+
+    def _lost(self, session: Any) -> int:
+        """Trials failed as lost (their WAITING retries count as steps instead)."""
+        return int(
+            session.query(sqlalchemy.func.count(models.TrialUserAttributeModel.trial_user_attribute_id))
+            .join(models.TrialModel, models.TrialModel.trial_id == models.TrialUserAttributeModel.trial_id)
+            .filter(models.TrialModel.study_id == self.study_id)
+            .filter(models.TrialUserAttributeModel.key == "fail_stage")
+            .filter(models.TrialUserAttributeModel.value_json == json.dumps(LOST))
             .scalar()
         )
 
