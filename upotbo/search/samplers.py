@@ -33,6 +33,10 @@ N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact on
 N_RECENT = 200  # latest finished trials kept as the "rest"
 REFRESH = 32  # new trials (finished or running) before the window is rebuilt
 POOL = 32  # asks' worth of TPE candidates drawn at once
+# Drawn uniformly, not modelled: the atoms per cell. Cohesion per atom is a property of the composition
+# (elements and shares), not of the cell size; small cells only relax further in the step budget, and a
+# model of ``natoms`` locked onto 3-atom cells (X2Y), where 1:1 crystals need an even count.
+UNIFORM = ("natoms",)
 
 
 class _Window:
@@ -82,12 +86,14 @@ class WindowedTPESampler(TPESampler):
         n_best: int = N_BEST,
         n_recent: int = N_RECENT,
         key: Callable[[FrozenTrial], Any] | None = cell_content,
+        uniform: tuple[str, ...] = UNIFORM,
         **kwargs: Any,
     ) -> None:
         # The random start counts real trials, not the window's (which may hold fewer: one per key).
         self._startup = kwargs.pop("n_startup_trials", 10)
         super().__init__(*args, n_startup_trials=0, **kwargs)
         self._n_best, self._n_recent, self._key = n_best, n_recent, key
+        self._uniform = frozenset(uniform)
         self._cached: tuple[int, list[FrozenTrial]] = (-REFRESH, [])
         self._started = False
         self._groups: dict[str, dict[str, BaseDistribution]] | None = None  # parameter -> its group
@@ -146,6 +152,8 @@ class WindowedTPESampler(TPESampler):
         The first parameter a trial asks for in a group draws the group, the others take their
         values from that draw, so define-by-run trials pay only for the groups they use.
         """
+        if param_name in self._uniform:
+            return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
         if trial.number not in self._drawn:
             if self._starting(study):
                 return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
