@@ -93,6 +93,20 @@ def test_tpe_is_fitted_once_per_window_and_sampled_many_times(monkeypatch):
     assert len({(t.params["el0"], t.params["el1"], t.params["x0"]) for t in trials}) > 24  # still diverse
 
 
+def test_uniform_parameters_are_drawn_at_random_not_modelled():
+    """``natoms`` (by default) stays uniform even when small values score best; others are modelled."""
+    study = optuna.create_study(sampler=tpe())
+    for _ in range(400):
+        t = study.ask()
+        n, x = t.suggest_int("natoms", 2, 10), t.suggest_float("x0", 0.0, 1.0)
+        t.set_user_attr("cell_formula", f"{n}-{x:.3f}")
+        study.tell(t, n + 10 * x)  # best at natoms = 2, x0 = 0
+    late = study.trials[200:]
+    natoms = [t.params["natoms"] for t in late]
+    assert 0.05 < natoms.count(2) / len(natoms) < 0.25  # uniform: 1/9; a model would pile up at 2
+    assert np.median([t.params["x0"] for t in late]) < 0.25  # uniform median: 0.5
+
+
 def test_scipy_special_matches_optunas_own_helpers():
     from upotbo.search import fast_math
 
