@@ -204,7 +204,9 @@ class WindowedTPESampler(TPESampler):
         return {name: d.to_external_repr(best[name]) for name, d in space.items()}
 
     def _fit(self, study: Study, space: dict[str, BaseDistribution]) -> tuple[Any, Any]:
-        view: Study = _Window(study, self.window(study))  # type: ignore[assignment]
+        """Both estimators for ``space``, on the window the trial's first draw refreshed (``_cached``):
+        refreshing again here could swap the window under a trial halfway through its groups."""
+        view: Study = _Window(study, self._cached[1])  # type: ignore[assignment]
         states = (TrialState.COMPLETE, TrialState.RUNNING) if self._constant_liar else (TrialState.COMPLETE,)
         trials = view._get_trials(deepcopy=False, states=states)
         gamma = self._gamma or default_gamma
