@@ -4,7 +4,8 @@ Paper42 binaries, single points (``relax_steps=0``), TPE. For 1 and 2 build work
 second end to end (steady state: from the end of the first batch to the end of the run), next to the
 potential's own batched energy-only rate on the very same structures, measured batch by batch in the
 same run; the ratio; and where the main thread's wall time went (sampler / build wait / score wait /
-describe: symmetry + JSON / storage; scoring runs on its own thread, its busy time is reported apart).
+describe: symmetry + JSON / storage; scoring runs in a process of its own, its busy time is reported
+apart).
 Then the sampler's share with 500 and 5000 trials of history: a random search fills a study
 to that size, and TPE resumes it for ``--measure-steps`` more trials.
 
@@ -97,7 +98,7 @@ def _timed_run(search: Search, steps: int) -> dict:
         },
         "ratio": round(rate / alone, 3),
         "share_pct": {k: round(100 * stage[k] / wall, 1) for k in STAGES},
-        "scoring_thread_busy_pct": round(100 * stage["score_busy"] / wall, 1),
+        "scorer_busy_pct": round(100 * stage["score_busy"] / wall, 1),
         "ms_per_trial": {k: round(1000 * v / n, 2) for k, v in stage.items()},
         "total_wall_s": round(result.elapsed - reference.paused, 2),
         "best": result.best_formula,
@@ -163,7 +164,7 @@ def main() -> None:
             report["pipeline"] = pipeline(potential, args, work)
             print(
                 "| workers | crystals/s end to end | potential alone (/s) | ratio | sampler % | build wait % "
-                "| score wait % | describe % | storage % | scoring thread busy % | load |"
+                "| score wait % | describe % | storage % | scorer busy % | load |"
             )
             print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
             for r in report["pipeline"]:
@@ -171,7 +172,7 @@ def main() -> None:
                 print(
                     f"| {r['workers']} | {r['crystals_per_s']} | {alone} | "
                     f"{r['ratio']:.2f} | {s['sampler']} | {s['build']} | {s['score']} | {s['describe']} | "
-                    f"{s['storage']} | {r['scoring_thread_busy_pct']} | "
+                    f"{s['storage']} | {r['scorer_busy_pct']} | "
                     f"{r['load_before'][0]}→{r['load_after'][0]} |"
                 )
         if "history" not in args.skip:

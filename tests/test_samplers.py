@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from upotbo.errors import InputError
-from upotbo.search.samplers import WindowedTPESampler, make_sampler
+from upotbo.search.samplers import REFRESH, WindowedTPESampler, make_sampler
 from upotbo.space.space import _symmetric_pick
 from upotbo.space.symmetry import compatible_space_groups, point_group_order
 
@@ -105,6 +105,96 @@ def test_uniform_parameters_are_drawn_at_random_not_modelled():
     natoms = [t.params["natoms"] for t in late]
     assert 0.05 < natoms.count(2) / len(natoms) < 0.25  # uniform: 1/9; a model would pile up at 2
     assert np.median([t.params["x0"] for t in late]) < 0.25  # uniform median: 0.5
+    sampler = study.sampler
+    assert sampler._group_of("natoms") is None and "natoms" not in sampler._group_of("x0")  # not in l/g
+
+
+def test_window_built_incrementally_equals_a_full_rescan():
+    """Trials finish out of order (a batch told in reverse); each refreshed window is the one a full
+    scan of the history gives: the best trial per cell content, its best 20 and latest 50."""
+    sampler = tpe(n_best=20, n_recent=50)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(25):
+        trials = [study.ask() for _ in range(16)]
+        for t in reversed(trials):
+            study.tell(t, toy_objective(t))
+        best: dict = {}
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            k = t.user_attrs["cell_formula"]
+            if k not in best or t.value < best[k].value:
+                best[k] = t
+        by_number = sorted(best.values(), key=lambda t: t.number)
+        expected = {t.number for t in sorted(by_number, key=lambda t: t.value)[:20]}
+        expected |= {t.number for t in by_number[-50:]}
+        if len(by_number) <= 70:  # room for them all
+            expected = {t.number for t in by_number}
+        sampler._cached = (-REFRESH, sampler._cached[1])  # force a rebuild now
+        assert [t.number for t in sampler.window(study)] == sorted(expected)
+
+
+def test_fast_density_equals_optunas_log_pdf():
+    """Every kind of distribution TPE builds (categorical, int, log-int, float, log-float, stepped
+    float, an int range too wide to tabulate), with few and many kernels, and points outside the
+    bounds (density 0, log -inf)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator, _ParzenEstimatorParameters
+    from optuna.samplers._tpe.sampler import default_weights
+
+    from upotbo.search.fast_math import use_scipy_special
+    from upotbo.search.parzen import TABLE, FastDensity
+
+    use_scipy_special()
+    space = {
+        "el0": IntDistribution(0, 41),
+        "kind": CategoricalDistribution(["a", "b", "c"]),
+        "share": FloatDistribution(0.0, 1.0),
+        "volume": FloatDistribution(1.0, 5.0, log=True),
+        "alpha": FloatDistribution(60.0, 120.0),
+        "n": IntDistribution(1, 64, log=True),
+        "q": FloatDistribution(0.0, 1.0, step=0.1),
+        "wide": IntDistribution(0, 10 * TABLE),  # too many values to tabulate: computed per call
+    }
+    rng = np.random.default_rng(0)
+    for kernels in (5, 300):
+        observed = {
+            "el0": rng.integers(0, 42, kernels).astype(float),
+            "kind": rng.integers(0, 3, kernels).astype(float),
+            "share": rng.random(kernels),
+            "volume": np.exp(rng.uniform(0.0, np.log(5.0), kernels)),
+            "alpha": rng.uniform(60.0, 120.0, kernels),
+            "n": rng.integers(1, 65, kernels).astype(float),
+            "q": np.round(rng.random(kernels) * 10) / 10,
+            "wide": rng.integers(0, 10 * TABLE + 1, kernels).astype(float),
+        }
+        estimator = _ParzenEstimator(
+            observed, space, _ParzenEstimatorParameters(1.0, True, False, default_weights, True)
+        )
+        x = estimator._mixture_distribution.sample(np.random.RandomState(1), 500)
+        x[:3, 2] = [-0.5, 1.5, 0.5]  # share out of [0, 1] twice
+        theirs = estimator.log_pdf(estimator._untransform(x))
+        ours = FastDensity(estimator).log_pdf(x)
+        assert np.isneginf(ours[:2]).all() and np.isneginf(theirs[:2]).all()
+        np.testing.assert_allclose(ours[2:], theirs[2:], rtol=1e-10, atol=1e-9)
+
+
+def test_sampler_study_sets_parameters_in_place_and_keeps_optunas_checks():
+    """MirrorStorage skips optuna's copy-on-write, not its checks; ``tell`` finishes the trial."""
+    from upotbo.search.mirror import MirrorStorage, tell
+
+    study = optuna.create_study(storage=MirrorStorage())
+    trial = study.ask()
+    x, n = trial.suggest_float("x", 0.0, 1.0), trial.suggest_int("n", 1, 4)
+    assert trial.suggest_float("x", 0.0, 1.0) == x  # asked twice: the first value
+    tell(study, trial, 1.5)
+    other = study.ask()
+    with pytest.raises(ValueError, match="different distribution kind"):  # same name, other kind
+        other.suggest_categorical("x", ["a", "b"])
+    unit = optuna.distributions.FloatDistribution(0, 1)
+    with pytest.raises(RuntimeError, match="finished"):  # a finished trial cannot be changed
+        study._storage.set_trial_param(trial._trial_id, "y", 0.5, unit)
+    done = study.trials[0]
+    assert done.state == optuna.trial.TrialState.COMPLETE and done.value == 1.5
+    assert done.params == {"x": x, "n": n}
 
 
 def test_scipy_special_matches_optunas_own_helpers():

@@ -70,3 +70,62 @@ def test_every_step_stored_with_reason(chgnet, tmp_path):
     assert (
         optuna.load_study(study_name="upotbo", storage=storage_url(tmp_path)).best_value == result.best_value
     )
+
+
+def test_scorer_process_scores_like_the_evaluator_and_unpicklable_falls_back_to_a_thread(chgnet):
+    """Single points: the scorer process gives the evaluator's own values; an evaluator that cannot be
+    pickled (a potential holding a live handle), or one that relaxes, is scored on a thread instead."""
+    import threading
+
+    from conftest import rocksalt
+
+    from upotbo.search.evaluate import Evaluator
+    from upotbo.search.scoring import Scorer
+
+    crystals = [rocksalt("Zr", "C", 4.7), rocksalt("Nb", "N", 4.4)]
+    evaluator = Evaluator(chgnet, CohesiveEnergy(), relax_steps=0)
+    direct = [s.value for s in evaluator.score(crystals)]
+    with Scorer(evaluator) as scorer:
+        assert scorer.in_process
+        scored, described, busy = scorer.submit(crystals, None, [{}, {}]).result()
+    assert [s.value for s in scored] == pytest.approx(direct, abs=1e-6)
+    assert described[0]["spacegroup_number"] == 225 and busy > 0
+
+    class Handle(Evaluator):
+        lock = threading.Lock()  # not picklable
+
+        def __reduce__(self):
+            raise TypeError(f"cannot pickle {self.lock!r}")
+
+    held = Handle(chgnet, CohesiveEnergy(), relax_steps=0)
+    with Scorer(held) as scorer:
+        assert not scorer.in_process
+        scored, _, _ = scorer.submit(crystals, None, [{}, {}]).result()
+    assert [s.value for s in scored] == pytest.approx(direct, abs=1e-6)
+    with Scorer(Evaluator(chgnet, CohesiveEnergy(), relax_steps=2)) as scorer:
+        assert not scorer.in_process
+
+
+def test_tally_of_steps_and_best_equals_a_full_count():
+    """Trials finish out of order, some fail (steps) or are lost/unused (not steps): each read of the
+    incremental tally equals counting the whole study."""
+    from optuna.trial import TrialState
+
+    from upotbo.search.study import _Tally
+    from upotbo.storage.ledger import LOST, UNUSED, is_step
+
+    study = optuna.create_study()
+    tally = _Tally()
+    rank = lambda t: (t.value, t.number)  # noqa: E731
+    for batch in range(6):
+        trials = [study.ask() for _ in range(8)]
+        for k, trial in enumerate(reversed(trials)):  # the last asked finishes first
+            if k % 5 == 3:
+                trial.set_user_attr("fail_stage", (LOST, UNUSED, "build")[batch % 3])
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                study.tell(trial, float((trial.number * 7919) % 13))
+            frozen = study.get_trials(deepcopy=False)
+            complete = [t for t in frozen if t.state == TrialState.COMPLETE]
+            expected = (sum(map(is_step, frozen)), len(complete), min(complete, key=rank, default=None))
+            assert tally.read(frozen, rank) == expected

@@ -14,12 +14,14 @@ The default TPE sees a *window* of the history (``WindowedTPESampler``), for two
 
 from __future__ import annotations
 
+import heapq
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import _split_trials, default_gamma
 from optuna.search_space.group_decomposed import _SearchSpaceGroup
@@ -28,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from upotbo.errors import InputError
 from upotbo.search.fast_math import use_scipy_special
+from upotbo.search.parzen import FastDensity
 
 N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact one
 N_RECENT = 200  # latest finished trials kept as the "rest"
@@ -95,11 +98,14 @@ class WindowedTPESampler(TPESampler):
         self._n_best, self._n_recent, self._key = n_best, n_recent, key
         self._uniform = frozenset(uniform)
         self._cached: tuple[int, list[FrozenTrial]] = (-REFRESH, [])
+        self._best: dict[Any, FrozenTrial] = {}  # key -> its best finished trial, all history
+        self._scanned = 0  # every trial before this one was finished at the last rebuild
         self._started = False
         self._groups: dict[str, dict[str, BaseDistribution]] | None = None  # parameter -> its group
-        self._fits: dict[tuple[tuple[str, BaseDistribution], ...], _Fitted] = {}
+        self._fits: dict[tuple, _Fitted] = {}  # group key (its names) -> its fit
+        self._split: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None  # the window's good, rest
         self._drawn: dict[int, dict[str, Any]] = {}  # trial number -> its groups' drawn values
-        self._uses: dict[tuple[tuple[str, BaseDistribution], ...], int] = {}  # draws per group, last window
+        self._uses: dict[tuple, int] = {}  # draws per group, last window
 
     def _starting(self, study: Study) -> bool:
         if not self._started:  # scans the (short) history only until the random start is over
@@ -111,27 +117,32 @@ class WindowedTPESampler(TPESampler):
         """The finished trials the model sees (in trial order).
 
         Rebuilt once ``REFRESH`` new trials exist, not at every ask: counting all trials is O(1) in
-        optuna's in-memory storage, filtering the finished ones is not, and a window at most one batch
-        old changes nothing TPE does. A rebuild drops the fitted model.
+        optuna's in-memory storage, and a window at most one batch old changes nothing TPE does. The
+        best trial per key is kept up to date incrementally (only trials from the first one still
+        unfinished at the last rebuild are looked at), so a rebuild does not rescan the history.
+        A rebuild drops the fitted model.
         """
-        n_all = len(study._get_trials(deepcopy=False, states=None, use_cache=True))
+        trials = study._get_trials(deepcopy=False, states=None, use_cache=True)
+        n_all = len(trials)
         if n_all - self._cached[0] >= REFRESH or n_all < self._cached[0]:
-            finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-            shown = finished
-            if self._key is not None:
-                best: dict[Any, FrozenTrial] = {}
-                for t in finished:
-                    k = self._key(t)
+            if n_all < self._cached[0]:  # not the study this window was built on
+                self._best, self._scanned = {}, 0
+            best = self._best
+            for t in trials[self._scanned :]:  # folding a trial in twice changes nothing
+                if t.state == TrialState.COMPLETE:
+                    k = t.number if self._key is None else self._key(t)
                     if k not in best or t.value < best[k].value:
                         best[k] = t
-                shown = sorted(best.values(), key=lambda t: t.number)
+            while self._scanned < n_all and trials[self._scanned].state.is_finished():
+                self._scanned += 1
+            shown = list(best.values())
             if len(shown) > self._n_best + self._n_recent:
-                top = sorted(shown, key=lambda t: t.value)[: self._n_best]
-                keep = {t.number for t in top} | {t.number for t in shown[-self._n_recent :]}
-                shown = [t for t in shown if t.number in keep]
-            self._cached = (n_all, shown)
+                top = heapq.nsmallest(self._n_best, shown, key=lambda t: t.value)
+                latest = heapq.nlargest(self._n_recent, shown, key=lambda t: t.number)
+                shown = list({t.number: t for t in top + latest}.values())
+            self._cached = (n_all, sorted(shown, key=lambda t: t.number))
             self._uses = {key: fitted.draws for key, fitted in self._fits.items()}
-            self._groups, self._fits = None, {}
+            self._groups, self._fits, self._split = None, {}, None
         return self._cached[1]
 
     def infer_relative_search_space(
@@ -153,7 +164,7 @@ class WindowedTPESampler(TPESampler):
         values from that draw, so define-by-run trials pay only for the groups they use.
         """
         if param_name in self._uniform:
-            return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
+            return self._uniform_draw(study, trial, param_name, param_distribution)
         if trial.number not in self._drawn:
             if self._starting(study):
                 return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
@@ -162,10 +173,24 @@ class WindowedTPESampler(TPESampler):
         drawn = self._drawn[trial.number]
         if param_name not in drawn:
             group = self._group_of(param_name)
-            if group is None or group[param_name] != param_distribution:
-                group = {param_name: param_distribution}
-            drawn.update(self._draw(study, group))
+            if group is not None and group[param_name] == param_distribution:
+                drawn.update(self._draw(study, group, tuple(group)))
+            else:  # not in the window (yet), or asked with another range: alone
+                alone = {param_name: param_distribution}
+                drawn.update(self._draw(study, alone, tuple(alone.items())))
         return drawn[param_name]
+
+    def _uniform_draw(
+        self, study: Study, trial: FrozenTrial, name: str, distribution: BaseDistribution
+    ) -> Any:
+        """A uniform draw of a plain int or float parameter straight from the sampler's generator
+        (optuna's RandomSampler transforms the search space at every call: ~20 us a parameter)."""
+        kind = type(distribution)
+        if kind in (IntDistribution, FloatDistribution) and not distribution.log and not distribution.step:
+            return float(self._rng.rng.uniform(distribution.low, distribution.high))
+        if kind is IntDistribution and not distribution.log and distribution.step == 1:
+            return int(self._rng.rng.randint(distribution.low, distribution.high + 1))
+        return self._random_sampler.sample_independent(study, trial, name, distribution)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
         self._drawn.pop(trial.number, None)
@@ -179,38 +204,40 @@ class WindowedTPESampler(TPESampler):
                 groups.add_distributions(t.distributions)
             self._groups = {}
             for space in groups.search_spaces:
-                kept = {n: d for n, d in sorted(space.items()) if not d.single()}
+                kept = {n: d for n, d in sorted(space.items()) if not d.single() and n not in self._uniform}
                 self._groups.update(dict.fromkeys(kept, kept))
         return self._groups.get(name)
 
-    def _draw(self, study: Study, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def _draw(self, study: Study, space: dict[str, BaseDistribution], key: tuple) -> dict[str, Any]:
         """TPE's draw for ``space``: ``n_ei_candidates`` points from the good set's density, the best
         by l(x)/g(x). Candidates and their acquisition come from a pool made ``POOL`` draws at a time
         (one vectorized call instead of many small ones): the same distribution as fresh draws. A pool
         holds as many asks' worth as drew the group in the previous window, so the groups of rarely
-        used sites (define-by-run coordinates) do not pay for candidates nobody takes."""
-        key = tuple(space.items())
+        used sites (define-by-run coordinates) do not pay for candidates nobody takes. ``key`` names
+        the group (its parameter names; hashing the distributions at every draw cost more)."""
         if key not in self._fits:
             self._fits[key] = _Fitted(*self._fit(study, space))
         fitted, n = self._fits[key], self._n_ei_candidates
         if fitted.used + n > len(fitted.acquisition):  # as many asks as drew this group last window
             fitted.refill(self._rng.rng, n * max(1, min(POOL, self._uses.get(key, POOL))))
         fitted.draws += 1
-        chunk = slice(fitted.used, fitted.used + n)
+        chunk = fitted.acquisition[fitted.used : fitted.used + n]
+        best = fitted.samples[fitted.used + int(np.argmax(chunk))]
         fitted.used += n
-        best = TPESampler._compare(
-            {name: x[chunk] for name, x in fitted.samples.items()}, fitted.acquisition[chunk]
-        )
-        return {name: d.to_external_repr(best[name]) for name, d in space.items()}
+        return {name: d.to_external_repr(best[i]) for i, (name, d) in enumerate(space.items())}
 
     def _fit(self, study: Study, space: dict[str, BaseDistribution]) -> tuple[Any, Any]:
         """Both estimators for ``space``, on the window the trial's first draw refreshed (``_cached``):
-        refreshing again here could swap the window under a trial halfway through its groups."""
+        refreshing again here could swap the window under a trial halfway through its groups. The
+        window's split into good and rest (running trials as constant liars) is made once for all
+        its groups."""
         view: Study = _Window(study, self._cached[1])  # type: ignore[assignment]
-        states = (TrialState.COMPLETE, TrialState.RUNNING) if self._constant_liar else (TrialState.COMPLETE,)
-        trials = view._get_trials(deepcopy=False, states=states)
-        gamma = self._gamma or default_gamma
-        below, above = _split_trials(view, trials, gamma(sum(t.state != TrialState.RUNNING for t in trials)))
+        if self._split is None:
+            liars = (TrialState.RUNNING,) if self._constant_liar else ()
+            trials = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE, *liars))
+            n_finished = sum(t.state != TrialState.RUNNING for t in trials)
+            self._split = _split_trials(view, trials, (self._gamma or default_gamma)(n_finished))
+        below, above = self._split
         return (
             self._build_parzen_estimator(view, space, below, handle_below=True),
             self._build_parzen_estimator(view, space, above, handle_below=False),
@@ -221,14 +248,15 @@ class _Fitted:
     """One group's Parzen estimators and a pool of candidates drawn from the good one, with l/g."""
 
     def __init__(self, below: Any, above: Any) -> None:
-        self.below, self.above = below, above
-        self.samples: dict[str, Any] = {}
+        self.below = below
+        self.densities = FastDensity(below), FastDensity(above)
+        self.samples: Any = ()  # candidates x parameters, in optuna's internal representation
         self.acquisition: Any = ()
         self.used = self.draws = 0
 
     def refill(self, rng: Any, size: int) -> None:
-        self.samples = self.below.sample(rng, size)
-        self.acquisition = self.below.log_pdf(self.samples) - self.above.log_pdf(self.samples)
+        self.samples = self.below._mixture_distribution.sample(rng, size)
+        self.acquisition = self.densities[0].log_pdf(self.samples) - self.densities[1].log_pdf(self.samples)
         self.used = 0
 
 
