@@ -78,9 +78,11 @@ class WindowedTPESampler(TPESampler):
     Fitted once per window, sampled many times: the group decomposition of the search space and the
     two Parzen estimators of each group are built when the window is rebuilt (every ``REFRESH`` new
     trials, about one batch) and reused by every ask until the next rebuild, so an ask costs one draw
-    of ``n_ei_candidates`` points and their acquisition, flat in the history. Trials running at the
-    fit (the batch in flight) join the "rest" as constant liars; the asks of one batch differ by their
-    own random draws. ``key=None`` keeps every trial (only the cost bound applies).
+    of ``n_ei_candidates`` points and their acquisition (``upotbo.search.parzen``), flat in the
+    history. Trials running at the fit (the batch in flight) join the "rest" as constant liars; the
+    asks of one batch differ by their own random draws. ``key=None`` keeps every trial (only the cost
+    bound applies). The ``uniform`` parameters are drawn at random and are no dimension of l(x)/g(x):
+    a candidate is not chosen for a value it will not use.
     """
 
     def __init__(
