@@ -46,7 +46,7 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
                    help="order the sampler sees elements in: melting (default) or pettifor")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
     p.add_argument("--n-init", type=_int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
-    p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=600, help="total steps (trials)")
+    p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")
     p.add_argument(
         "--relax-steps",
         type=_int_in(0, 2000, "--relax-steps"),
