@@ -85,6 +85,22 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
                 numbers.pop(number, None)
 
 
+class FinishedFront:
+    """Walks a study's trial list, which only grows and whose trials finish once: ``advance`` hands
+    out each trial of the finished front (up to the first unfinished one) a single time, plus the
+    tail from there (the batches in flight, looked at again on the next call). Lets a summary of the
+    history be kept up to date without rescanning it."""
+
+    def __init__(self) -> None:
+        self.upto = 0  # trials before this one were finished and handed out
+
+    def advance(self, trials: Sequence[FrozenTrial]) -> tuple[Sequence[FrozenTrial], Sequence[FrozenTrial]]:
+        start = self.upto
+        while self.upto < len(trials) and trials[self.upto].state.is_finished():
+            self.upto += 1
+        return trials[start : self.upto], trials[self.upto :]
+
+
 def tell(study: Study, trial: Trial, value: float | None = None, state: TrialState | None = None) -> None:
     """``study.tell`` without the deep copy of the finished trial it returns (unused here): with a
     trial's ~30 distributions, that copy cost more than the rest of the tell."""

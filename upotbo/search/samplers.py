@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from upotbo.errors import InputError
 from upotbo.search.fast_math import use_scipy_special
+from upotbo.search.mirror import FinishedFront
 from upotbo.search.parzen import FastDensity
 
 N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact one
@@ -101,7 +102,7 @@ class WindowedTPESampler(TPESampler):
         self._uniform = frozenset(uniform)
         self._cached: tuple[int, list[FrozenTrial]] = (-REFRESH, [])
         self._best: dict[Any, FrozenTrial] = {}  # key -> its best finished trial, all history
-        self._scanned = 0  # every trial before this one was finished at the last rebuild
+        self._front = FinishedFront()  # how far the history is folded into ``_best``
         self._started = False
         self._groups: dict[str, dict[str, BaseDistribution]] | None = None  # parameter -> its group
         self._fits: dict[tuple, _Fitted] = {}  # group key (its names) -> its fit
@@ -128,15 +129,14 @@ class WindowedTPESampler(TPESampler):
         n_all = len(trials)
         if n_all - self._cached[0] >= REFRESH or n_all < self._cached[0]:
             if n_all < self._cached[0]:  # not the study this window was built on
-                self._best, self._scanned = {}, 0
+                self._best, self._front = {}, FinishedFront()
             best = self._best
-            for t in trials[self._scanned :]:  # folding a trial in twice changes nothing
+            front, tail = self._front.advance(trials)
+            for t in (*front, *tail):  # the tail comes again next time: folding twice changes nothing
                 if t.state == TrialState.COMPLETE:
                     k = t.number if self._key is None else self._key(t)
                     if k not in best or t.value < best[k].value:
                         best[k] = t
-            while self._scanned < n_all and trials[self._scanned].state.is_finished():
-                self._scanned += 1
             shown = list(best.values())
             if len(shown) > self._n_best + self._n_recent:
                 top = heapq.nsmallest(self._n_best, shown, key=lambda t: t.value)
@@ -188,7 +188,7 @@ class WindowedTPESampler(TPESampler):
         """A uniform draw of a plain int or float parameter straight from the sampler's generator
         (optuna's RandomSampler transforms the search space at every call: ~20 us a parameter)."""
         kind = type(distribution)
-        if kind in (IntDistribution, FloatDistribution) and not distribution.log and not distribution.step:
+        if kind is FloatDistribution and not distribution.log and distribution.step is None:
             return float(self._rng.rng.uniform(distribution.low, distribution.high))
         if kind is IntDistribution and not distribution.log and distribution.step == 1:
             return int(self._rng.rng.randint(distribution.low, distribution.high + 1))

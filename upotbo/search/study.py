@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.mirror import MirrorStorage, tell
+from upotbo.search.mirror import FinishedFront, MirrorStorage, tell
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Scorer
 from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
@@ -424,29 +424,32 @@ class Search:
 class _Tally:
     """Steps, scored trials and the best one of the in-memory study, without rescanning it per batch.
 
-    Trials are only appended, and finish once, so the finished front of the list is folded in a single
-    time; each read looks again only at the tail from the first unfinished trial (the batches in
-    flight). Three full scans per batch cost ~10 ms at 5,000 trials and grew with the study.
+    The finished front of the trial list is folded in a single time (``FinishedFront``); each read
+    looks again only at the tail (the batches in flight). Three full scans per batch cost ~10 ms at
+    5,000 trials and grew with the study.
     """
 
     def __init__(self) -> None:
-        self.upto = 0  # trials before this one are finished and folded into ``folded``
-        self.folded: tuple[int, int, FrozenTrial | None] = (0, 0, None)
+        self.front = FinishedFront()
+        self.folded: tuple[int, int, FrozenTrial | None] = (0, 0, None)  # of the front so far
 
     def read(self, trials: list[FrozenTrial], rank: Callable[[FrozenTrial], Any]) -> tuple[int, int, Any]:
-        steps, scored, best = self.folded
-        front = True
-        for k in range(self.upto, len(trials)):
-            t = trials[k]
-            front = front and t.state.is_finished()
-            steps += is_step(t)
-            if t.state == TrialState.COMPLETE:
-                scored += 1
-                if best is None or rank(t) < rank(best):
-                    best = t
-            if front:
-                self.upto, self.folded = k + 1, (steps, scored, best)
-        return steps, scored, best
+        front, tail = self.front.advance(trials)
+        self.folded = _fold(self.folded, front, rank)
+        return _fold(self.folded, tail, rank)
+
+
+def _fold(
+    tally: tuple[int, int, Any], trials: Sequence[FrozenTrial], rank: Callable[[FrozenTrial], Any]
+) -> tuple[int, int, Any]:
+    steps, scored, best = tally
+    for t in trials:
+        steps += is_step(t)
+        if t.state == TrialState.COMPLETE:
+            scored += 1
+            if best is None or rank(t) < rank(best):
+                best = t
+    return steps, scored, best
 
 
 @dataclass
