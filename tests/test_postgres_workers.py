@@ -66,18 +66,16 @@ def test_three_processes_one_killed(tmp_path):
         try:
             victim = procs[0]
             # kill it while it holds trials RUNNING (its user attr ``worker`` names its pid)
-            _wait_for(
-                lambda: (
-                    sum(t.state == TrialState.COMPLETE for t in _trials(url)) >= 8
-                    and any(
-                        t.state == TrialState.RUNNING
-                        and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
-                        for t in _trials(url)
-                    )
-                ),
-                240,
-                "the victim to hold running trials",
-            )
+            mark = f":{victim.pid}"
+
+            def victim_holds_running(trials: list[optuna.trial.FrozenTrial]) -> bool:
+                return sum(t.state == TrialState.COMPLETE for t in trials) >= 8 and any(
+                    t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(mark)
+                    for t in trials
+                )
+
+            # one read of the study per poll: the kill follows what it saw as closely as possible
+            _wait_for(lambda: victim_holds_running(_trials(url)), 240, "the victim to hold running trials")
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
             outputs = [p.communicate(timeout=300) for p in procs[1:]]
