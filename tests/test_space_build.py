@@ -11,8 +11,8 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from pyxtal.symmetry import Group
 
-from upotbo.build import build_structure
-from upotbo.build.filters import check_vacuum
+from upotbo.crystal import build_structure
+from upotbo.crystal.filters import check_vacuum
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space import Candidate, SearchSpace, parse_pool
 from upotbo.space.space import apportion

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import TrialState
 from pymatgen.core import Composition, Structure
 
-from upotbo.build import build_structure
+from upotbo.crystal import build_structure
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space import Candidate, SearchSpace, parse_pool
 

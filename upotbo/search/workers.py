@@ -21,7 +21,7 @@ from typing import Any
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from upotbo.build import build_structure
+from upotbo.crystal import build_structure
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space.space import Candidate
 

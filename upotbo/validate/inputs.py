@@ -14,7 +14,7 @@ import numpy as np
 from optuna.trial import TrialState
 from pymatgen.core import Composition, Structure
 
-from upotbo.build.filters import covalent_radius
+from upotbo.crystal.filters import covalent_radius
 from upotbo.errors import InputError
 from upotbo.report import best_per_composition
 from upotbo.storage import completed_records, load_existing, resolve_run

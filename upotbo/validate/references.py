@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from upotbo.build.filters import covalent_radius
+from upotbo.crystal.filters import covalent_radius
 from upotbo.potentials import Potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.validate.relax import relax_crystals

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from upotbo.build.filters import MIN_DISTANCE_FACTOR, covalent_radius, sanitize_structure
+from upotbo.crystal.filters import MIN_DISTANCE_FACTOR, covalent_radius, sanitize_structure
 from upotbo.errors import CandidateFailed
 from upotbo.space.space import Candidate
 from upotbo.space.symmetry import group
