@@ -1,4 +1,4 @@
-"""Time-to-target in the paper42 binary space: TPE vs random, several seeds (DESIGN §5).
+"""Time-to-target in the paper42 binary space: TPE vs random, several seeds.
 
 Target: within 0.02 eV/atom of the potential's own relaxed rock-salt ZrC (or lower). Each run stops at
 the target, at --max-steps, or at --max-seconds (a walltime cap, reported as such). Prints a table

@@ -1,5 +1,5 @@
 """Validate the paper's Table 1 compounds built by hand: UPot (CHGNet) relaxation, hull, phonons, and
-GPAW PBE single points when GPAW is installed; UPot vs GPAW vs the paper's DFT (DESIGN.md §2).
+GPAW PBE single points when GPAW is installed; UPot vs GPAW vs the paper's DFT.
 
     python benchmarks/validate_table1.py [--no-dft] [--out DIR]
 
