@@ -34,7 +34,9 @@ def frozen_trial(study: optuna.Study, trial: Trial) -> FrozenTrial:
     return study._storage.get_trial(trial._trial_id)
 
 
-def tell(study: optuna.Study, trial: Trial, value: float | None = None, state: TrialState | None = None) -> None:
+def tell(
+    study: optuna.Study, trial: Trial, value: float | None = None, state: TrialState | None = None
+) -> None:
     """``study.tell`` without the deep copy of the finished trial it returns (unused here): with a
     trial's ~30 distributions, that copy cost more than the rest of the tell."""
     _tell_with_warning(study, trial, value, state)
