@@ -1,4 +1,5 @@
-"""Cohesive energies with the real CHGNet against reference values measured with the same potential (CHGNet-relaxed, MP2020 correction removed)."""
+"""Cohesive energies with the real CHGNet against values measured with the same potential
+(CHGNet-relaxed, MP2020 correction removed)."""
 
 from __future__ import annotations
 
