@@ -75,7 +75,7 @@ class _Reference:
 def _timed_run(search: Search, steps: int) -> dict:
     """Run; rate and main-thread seconds per stage (%) in steady state: from the first batch's end
     (worker start-up, first asks) to the last batch's end."""
-    start_steps = search._steps()
+    start_steps = search.steps
     reference = _Reference(search)
     result = search.run(steps, callbacks=(reference,))
     (t0, s0), (t1, s1) = reference.marks[0], reference.marks[-1]

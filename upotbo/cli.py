@@ -122,7 +122,7 @@ def _search(args: argparse.Namespace) -> int:
     )
     bar = tqdm(
         total=args.steps,
-        initial=min(search._steps(), args.steps),
+        initial=min(search.steps, args.steps),
         unit="step",
         disable=args.no_progress,
         dynamic_ncols=True,

@@ -29,7 +29,7 @@ from upotbo.errors import InputError
 from upotbo.landscape.descriptor import crystal_embedding
 from upotbo.landscape.sampling import MapSpec, draw
 from upotbo.potentials.base import Potential
-from upotbo.properties import CohesiveEnergy
+from upotbo.properties import CohesiveEnergy, Property
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.study import SYMPREC
 from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
@@ -88,8 +88,9 @@ class LandscapeJob:
         storage: str | None = None,
         resume: bool = False,
         shard: tuple[int, int] = (0, 1),
+        prop: Property | None = None,
     ) -> None:
-        prop = CohesiveEnergy()
+        prop = prop or CohesiveEnergy()
         if not 0 <= shard[0] < shard[1]:
             raise InputError(f"--shard {shard[0]}/{shard[1]} is invalid: use K/N with 0 <= K < N")
         potential.check_elements(spec.space.pool)

@@ -195,7 +195,7 @@ class Search:
                     for callback in callbacks:
                         callback(progress)
                 elif upcoming is None:
-                    if stop or self._steps() >= steps:
+                    if stop or self.steps >= steps:
                         break
                     time.sleep(min(1.0, self.heartbeat_seconds))  # others' trials in flight: wait
                     self._recover()
@@ -216,7 +216,7 @@ class Search:
         counts = self.ledger.counts()
         waiting = counts.get(TrialState.WAITING, 0)
         in_flight = counts.get(TrialState.RUNNING, 0) + self._unstored
-        room = steps - self._steps() - in_flight - waiting
+        room = steps - self.steps - in_flight - waiting
         claimed = self.ledger.claim_waiting(min(waiting, self.batch_size))
         n_new = max(0, min(self.batch_size - len(claimed), room))
         if not claimed and not n_new:
@@ -366,7 +366,9 @@ class Search:
         trials = self.memory.get_trials(deepcopy=False)
         return self._tally.read(trials, lambda t: (t.value, self._number(t)))
 
-    def _steps(self) -> int:
+    @property
+    def steps(self) -> int:
+        """Steps stored so far (earlier sessions and other processes included)."""
         return self._tallied()[0]
 
     def _complete(self) -> list[FrozenTrial]:
