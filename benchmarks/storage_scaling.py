@@ -25,9 +25,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from upotbo.storage import load_existing
+from upotbo.storage import load_existing, local_url
 from upotbo.storage.scratch import scratch_database
-from upotbo.storage.study_db import storage_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RESULTS = Path(__file__).parent / "results" / "storage_scaling.json"
@@ -84,7 +83,7 @@ def one(args, work: Path, backend: str, n: int, join: bool) -> dict:
             _, err = p.communicate()
             if p.returncode:
                 raise RuntimeError(f"search failed: {err.strip().splitlines()[-1:]}")
-        return _rate(storage or storage_url(out / "p0"))
+        return _rate(storage or local_url(out / "p0"))
 
     if backend == "sqlite":
         rate = run(None)

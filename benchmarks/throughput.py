@@ -31,7 +31,7 @@ from pymatgen.core import Structure
 from upotbo.potentials import load_potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search
-from upotbo.search.study import STAGES
+from upotbo.search.study import STAGES, SearchConfig
 from upotbo.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -41,7 +41,7 @@ RESULTS = Path(__file__).parent / "results" / "throughput.json"
 def _search(potential, out: Path, args, **kwargs) -> Search:
     space = SearchSpace.create(args.pool, 2, 5)
     options = dict(n_init=200, relax_steps=0, batch_size=args.batch_size, seed=args.seed) | kwargs
-    return Search(space, potential, CohesiveEnergy(), out, **options)
+    return Search(space, potential, CohesiveEnergy(), out, SearchConfig(**options))
 
 
 class _Reference:
@@ -52,7 +52,7 @@ class _Reference:
     """
 
     def __init__(self, search: Search) -> None:
-        self.search, self.seen = search, len(search._complete())
+        self.search, self.seen = search, len(search.completed())
         self.structures, self.seconds, self.paused = 0, 0.0, 0.0
         self.marks: list[tuple[float, int]] = []
         self.stages: list[dict[str, float]] = []  # the search's seconds per stage at each mark
@@ -61,7 +61,7 @@ class _Reference:
         t0 = time.perf_counter()
         self.marks.append((progress.elapsed - self.paused, progress.steps))
         self.stages.append(dict(self.search.seconds))
-        complete = self.search._complete()
+        complete = self.search.completed()
         new, self.seen = complete[self.seen :], len(complete)
         structures = [Structure.from_dict(json.loads(t.user_attrs["structure"])) for t in new]
         t1 = time.perf_counter()

@@ -31,7 +31,7 @@ from pymatgen.core import Lattice, Structure
 
 from upotbo.potentials import load_potential, relax_batch
 from upotbo.properties import CohesiveEnergy
-from upotbo.search import Search
+from upotbo.search import Search, SearchConfig
 from upotbo.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -55,12 +55,14 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
             potential,
             CohesiveEnergy(),
             out,
-            sampler=sampler,
-            n_init=args.n_init,
-            seed=seed,
-            relax_steps=args.relax_steps,
-            batch_size=args.batch_size,
-            prune_margin=args.prune_margin or None,
+            SearchConfig(
+                sampler=sampler,
+                n_init=args.n_init,
+                seed=seed,
+                relax_steps=args.relax_steps,
+                batch_size=args.batch_size,
+                prune_margin=args.prune_margin or None,
+            ),
         )
 
         def watch(progress) -> None:
@@ -73,7 +75,7 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
             )
 
         result = search.run(args.max_steps, target=target, callbacks=(watch,), timeout=args.max_seconds)
-        best = search._best()
+        best = search.best()
     return {
         "sampler": sampler,
         "seed": seed,

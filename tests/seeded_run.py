@@ -21,13 +21,13 @@ RUNS = {
 def trials_of(potential, out: Path, pool: str, nchem: int, steps: int, **kwargs) -> list[dict]:
     """Run one seeded search; each stored trial's state, parameters, value and cell content."""
     from upotbo.properties import CohesiveEnergy
-    from upotbo.search import Search
+    from upotbo.search import Search, SearchConfig
     from upotbo.space import SearchSpace
-    from upotbo.storage import load_existing, storage_url
+    from upotbo.storage import load_existing, local_url
 
     space = SearchSpace.create(pool, 2, nchem)
-    Search(space, potential, CohesiveEnergy(), out, **kwargs).run(steps)
-    study = load_existing(storage_url(out))
+    Search(space, potential, CohesiveEnergy(), out, SearchConfig(**kwargs)).run(steps)
+    study = load_existing(local_url(out))
     return [
         {
             "state": t.state.name,

@@ -20,9 +20,9 @@ from pymatgen.core import Composition
 from upotbo.cli import main
 from upotbo.landscape import draw, formula_map, pool_map
 from upotbo.properties import CohesiveEnergy
-from upotbo.search import Search
+from upotbo.search import Search, SearchConfig
 from upotbo.space import SearchSpace
-from upotbo.storage import completed_records, load_existing, storage_url
+from upotbo.storage import completed_records, load_existing, local_url
 
 ENTRY = [sys.executable, "-m", "upotbo.cli", "landscape"]
 
@@ -99,7 +99,7 @@ def test_resume_after_kill_loses_nothing(tmp_path, capsys):
     slots = _stored_slots(db)
     assert slots == list(range(30))  # every slot exactly once, in order: nothing lost, nothing repeated
     # and each stored crystal is the one an uninterrupted job draws for that slot
-    study = load_existing(storage_url(out))
+    study = load_existing(local_url(out))
     records = {r.number: r for r in completed_records(study)}
     trials = {t.user_attrs["slot"]: t for t in study.get_trials(deepcopy=False)}
     spec = formula_map("Zr2C2", 30, seed=0)
@@ -117,15 +117,16 @@ def test_resume_after_kill_loses_nothing(tmp_path, capsys):
 def test_search_run_on_its_landscape(chgnet, tmp_path, capsys):
     run = tmp_path / "run"
     space = SearchSpace.create("Zr,C", 2, 2, None)
-    Search(space, chgnet, CohesiveEnergy(), run, n_init=8, relax_steps=5, batch_size=8, seed=0).run(16)
+    config = SearchConfig(n_init=8, relax_steps=5, batch_size=8, seed=0)
+    Search(space, chgnet, CohesiveEnergy(), run, config).run(16)
     code = main(["landscape", "--run", str(run), "--n", "40", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     out = run / "landscape"
     assert (out / "run_on_landscape.png").stat().st_size > 10_000
     rows = list(csv.DictReader(open(out / "run_points.csv")))
-    scored = completed_records(load_existing(storage_url(run)))
+    scored = completed_records(load_existing(local_url(run)))
     assert sorted(int(r["step"]) for r in rows) == sorted(r.number for r in scored)
-    background = optuna.load_study(study_name="upotbo", storage=storage_url(out))
+    background = optuna.load_study(study_name="upotbo", storage=local_url(out))
     assert background.user_attrs["settings"]["pool"] == ["Zr", "C"]
 
 

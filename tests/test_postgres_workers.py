@@ -19,7 +19,9 @@ import pytest
 from conftest import run_cli
 from optuna.trial import TrialState
 
-from upotbo.storage.ledger import LOST, is_step
+from upotbo.storage.run_record import FailStage, is_step
+
+LOST = FailStage.LOST
 
 SERVER = os.environ.get("UPOTBO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not SERVER, reason="no PostgreSQL server (set UPOTBO_TEST_POSTGRES_URL)")

@@ -7,18 +7,18 @@ import json
 import optuna
 import pytest
 
-from upotbo.properties import CohesiveEnergy
+from upotbo.properties import CohesiveEnergy, Property
 from upotbo.report import write_report
-from upotbo.search import Search
+from upotbo.search import Search, SearchConfig, StudyAccess
 from upotbo.space import SearchSpace
-from upotbo.storage import completed_records, load_existing, storage_url
+from upotbo.storage import completed_records, load_existing, local_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _search(chgnet, out, **kwargs):
+def _search(chgnet, out, resume=False, **kwargs):
     space = SearchSpace.create(kwargs.pop("pool", "Zr,C,N,B"), 2, kwargs.pop("nchem", 4))
-    return Search(space, chgnet, CohesiveEnergy(), out, **kwargs)
+    return Search(space, chgnet, CohesiveEnergy(), out, SearchConfig(**kwargs), StudyAccess(resume=resume))
 
 
 def test_small_search_finds_strong_cohesion(chgnet, tmp_path):
@@ -46,7 +46,7 @@ def test_same_seed_same_run(chgnet, tmp_path):
             chgnet, tmp_path / name, sampler="random", n_init=0, relax_steps=3, batch_size=8, seed=7
         )
         search.run(16)
-        study = load_existing(storage_url(tmp_path / name))
+        study = load_existing(local_url(tmp_path / name))
         runs.append([(t.state.name, t.params, t.value) for t in study.trials])
     assert runs[0] == runs[1]
 
@@ -56,7 +56,7 @@ def test_every_step_stored_with_reason(chgnet, tmp_path):
         chgnet, tmp_path, pool="paper42", nchem=5, n_init=10, relax_steps=0, batch_size=16, seed=3
     )
     result = search.run(32)
-    study = load_existing(storage_url(tmp_path))
+    study = load_existing(local_url(tmp_path))
     assert len(study.trials) == 32 == result.steps
     assert result.scored + result.failed == 32
     for t in study.trials:
@@ -68,7 +68,7 @@ def test_every_step_stored_with_reason(chgnet, tmp_path):
     assert len(completed_records(study)) == result.scored
     # the database is an ordinary optuna study
     assert (
-        optuna.load_study(study_name="upotbo", storage=storage_url(tmp_path)).best_value == result.best_value
+        optuna.load_study(study_name="upotbo", storage=local_url(tmp_path)).best_value == result.best_value
     )
 
 
@@ -112,7 +112,9 @@ def test_tally_of_steps_and_best_equals_a_full_count():
     from optuna.trial import TrialState
 
     from upotbo.search.study import _Tally
-    from upotbo.storage.ledger import LOST, UNUSED, is_step
+    from upotbo.storage.run_record import FailStage, is_step
+
+    LOST, UNUSED = FailStage.LOST, FailStage.UNUSED
 
     study = optuna.create_study()
     tally = _Tally()
@@ -129,3 +131,46 @@ def test_tally_of_steps_and_best_equals_a_full_count():
             complete = [t for t in frozen if t.state == TrialState.COMPLETE]
             expected = (sum(map(is_step, frozen)), len(complete), min(complete, key=rank, default=None))
             assert tally.read(frozen, rank) == expected
+
+
+class Densest(Property):
+    """A real property to maximize (mass density of the relaxed crystal), to test the direction."""
+
+    name = "density"
+    unit = "g/cm³"
+    direction = "maximize"
+    label = "ρ"
+    plausible = (0.0, 30.0)
+
+    def value(self, structure, energy, potential) -> float:
+        return float(structure.density)
+
+
+def test_a_maximized_property_is_honoured_by_study_search_and_report(chgnet, tmp_path):
+    space = SearchSpace.create("Zr,C,N,B", 2, 2)
+    config = SearchConfig(n_init=8, relax_steps=3, batch_size=8, seed=2)
+    search = Search(space, chgnet, Densest(), tmp_path, config)
+    progress = list(search.irun(24))
+    steps = [p.steps for p in progress]
+    assert steps == sorted(steps) and steps[0] == 8 and steps[-1] == 24
+    study = load_existing(local_url(tmp_path))
+    assert len(study.trials) == 24
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    values = [t.value for t in study.trials if t.value is not None]
+    assert progress[-1].best_value == max(values) == study.best_value
+    rows = write_report(tmp_path, top=3)
+    assert [r.record.value for r in rows] == sorted([r.record.value for r in rows], reverse=True)
+    assert "| ρ (g/cm³) |" in (tmp_path / "top.md").read_text()
+    assert "value_g_per_cm³" in (tmp_path / "top.csv").read_text().splitlines()[0]
+
+
+def test_irun_stops_when_the_caller_stops_and_resume_goes_on(chgnet, tmp_path):
+    """Leaving the iterator after a batch finishes that batch (stored) and shuts the workers; the
+    stored steps are where ``--resume`` goes on from."""
+    first = _search(chgnet, tmp_path, n_init=4, relax_steps=0, batch_size=4, seed=4)
+    progress = next(first.irun(12))
+    stored = len(load_existing(local_url(tmp_path)).trials)
+    assert progress.steps == stored == 4
+    again = _search(chgnet, tmp_path, n_init=4, relax_steps=0, batch_size=4, seed=4, resume=True)
+    assert again.steps == 4 and again.run(12).steps == 12
+    assert [t.number for t in load_existing(local_url(tmp_path)).trials] == list(range(12))

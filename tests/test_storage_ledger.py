@@ -8,8 +8,11 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from upotbo.errors import InputError
-from upotbo.storage.ledger import CRASH, LOST, MAX_ATTEMPTS, TrialLedger, is_step
+from upotbo.storage.ledger import MAX_ATTEMPTS, TrialLedger
+from upotbo.storage.run_record import FailStage, is_step
 from upotbo.storage.study_db import open_study
+
+CRASH, LOST = FailStage.CRASH, FailStage.LOST
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

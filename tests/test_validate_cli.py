@@ -12,7 +12,7 @@ from pymatgen.core import Lattice, Structure
 
 from upotbo.cli import main
 from upotbo.properties import CohesiveEnergy
-from upotbo.search import Search
+from upotbo.search import Search, SearchConfig
 from upotbo.space import SearchSpace
 
 
@@ -84,7 +84,8 @@ def test_failed_crystal_keeps_reason_others_go_on(cifs, tmp_path, capsys):
 def test_run_directory_validated_and_resumed(chgnet, tmp_path, capsys):
     run = tmp_path / "run"
     space = SearchSpace.create("Zr,C", 2, 2, None)
-    Search(space, chgnet, CohesiveEnergy(), run, n_init=8, relax_steps=10, batch_size=8, seed=1).run(8)
+    config = SearchConfig(n_init=8, relax_steps=10, batch_size=8, seed=1)
+    Search(space, chgnet, CohesiveEnergy(), run, config).run(8)
     code, first, err = validate_cli(capsys, str(run), "--top", "2", "--no-phonons", "--relax-steps", "60")
     assert code == 0, err
     assert "relaxing 2 crystal(s)" in first

@@ -6,15 +6,15 @@ import optuna
 from conftest import run_cli
 
 from upotbo.properties import CohesiveEnergy
-from upotbo.search import Search
+from upotbo.search import Search, SearchConfig
 from upotbo.space import SearchSpace
-from upotbo.storage import load_existing, storage_url
+from upotbo.storage import load_existing, local_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _trials(out) -> list[tuple]:
-    study = load_existing(storage_url(out))
+    study = load_existing(local_url(out))
     return [
         (t.number, t.state.name, t.params, t.value, t.user_attrs.get("cell_formula")) for t in study.trials
     ]
@@ -31,11 +31,7 @@ def test_two_workers_sqlite_no_lost_or_duplicated_trials_and_same_run(chgnet, tm
             chgnet,
             CohesiveEnergy(),
             out,
-            n_init=10,
-            relax_steps=0,
-            batch_size=8,
-            seed=11,
-            workers=workers,
+            SearchConfig(n_init=10, relax_steps=0, batch_size=8, seed=11, workers=workers),
         )
         result = search.run(30)
         assert result.steps == 30 and result.scored + result.failed == 30

@@ -88,7 +88,7 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.potentials import load_potential
     from upotbo.properties import CohesiveEnergy
     from upotbo.report import markdown_table, write_report
-    from upotbo.search import Search
+    from upotbo.search import Search, SearchConfig, StudyAccess
     from upotbo.search.workers import default_workers
     from upotbo.space import SearchSpace
     from upotbo.storage.study_db import display_url
@@ -106,20 +106,25 @@ def _search(args: argparse.Namespace) -> int:
         potential,
         CohesiveEnergy(),
         args.out,
-        sampler=args.sampler,
-        n_init=args.n_init,
-        seed=args.seed,
-        relax_steps=args.relax_steps,
-        fmax=args.fmax,
-        prune_margin=args.prune_margin or None,
-        batch_size=args.batch_size,
-        storage=args.storage,
-        resume=args.resume,
-        workers=args.workers or default_workers(),
-        join=args.join,
-        heartbeat_seconds=args.heartbeat,
-        grace_seconds=6 * args.heartbeat,
+        SearchConfig(
+            sampler=args.sampler,
+            n_init=args.n_init,
+            seed=args.seed,
+            relax_steps=args.relax_steps,
+            fmax=args.fmax,
+            prune_margin=args.prune_margin or None,
+            batch_size=args.batch_size,
+            workers=args.workers or default_workers(),
+        ),
+        StudyAccess(
+            storage=args.storage,
+            resume=args.resume,
+            join=args.join,
+            heartbeat_seconds=args.heartbeat,
+            grace_seconds=6 * args.heartbeat,
+        ),
     )
+    objective = search.objective
     bar = tqdm(
         total=args.steps,
         initial=min(search.steps, args.steps),
@@ -132,7 +137,8 @@ def _search(args: argparse.Namespace) -> int:
         bar.n = progress.steps
         if progress.best_value is not None:
             bar.set_postfix_str(
-                f"best {progress.best_value:.3f} eV/atom {progress.best_formula}, failed {progress.failed}"
+                f"best {objective.label} {progress.best_value:.3f} {objective.unit} {progress.best_formula}, "
+                f"failed {progress.failed}"
             )
         bar.refresh()
 
@@ -151,9 +157,10 @@ def _search(args: argparse.Namespace) -> int:
     )
     if result.best_value is not None:
         print(
-            f"best: {result.best_formula} at step {result.best_step}, E_c = {result.best_value:.3f} eV/atom"
+            f"best: {result.best_formula} at step {result.best_step}, "
+            f"{objective.label} = {result.best_value:.3f} {objective.unit}"
         )
-    print(markdown_table(rows[:10]))
+    print(markdown_table(rows[:10], objective))
     study = "study.db" if args.storage is None else f"the study in {display_url(args.storage)}"
     print(f"outputs in {args.out}: top.csv, top.md, cifs/, convergence.png, compositions.png, {study}")
     return 0
@@ -169,8 +176,10 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from upotbo.report import markdown_table, write_report
+    from upotbo.storage import RunDirectory
 
-    print(markdown_table(write_report(args.run_dir, top=args.top)))
+    rows = write_report(args.run_dir, top=args.top)
+    print(markdown_table(rows, RunDirectory.open(args.run_dir).objective))
     return 0
 
 

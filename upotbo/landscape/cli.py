@@ -90,11 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _spec(args: argparse.Namespace):
-    import json
-
     from upotbo.landscape.sampling import formula_map, pool_map, space_map, stoichiometry_map
     from upotbo.space import SearchSpace
-    from upotbo.storage import load_existing, resolve_run
+    from upotbo.storage import RunDirectory
 
     if args.formula:
         return formula_map(args.formula, args.n, args.seed), None
@@ -102,8 +100,8 @@ def _spec(args: argparse.Namespace):
         return stoichiometry_map(args.elements, args.nchem, args.per_point or 100, args.seed), None
     if args.pool:
         return pool_map(args.pool, args.ncomp, args.nchem, args.per_point or 30, args.seed), None
-    run_study = load_existing(resolve_run(args.run))
-    settings = json.loads((Path(args.run) / "settings.json").read_text())
+    run = RunDirectory.open(args.run)
+    run_study, settings = run.study(), run.settings
     shape = (settings[k] for k in ("pool", "ncomp", "nchem", "max_atoms"))
     space = SearchSpace.create(*shape, scale=settings.get("scale", "melting"))
     return space_map(space, args.n, args.seed), (run_study, settings)
@@ -261,14 +259,14 @@ def _join_shards(spec, out: Path, n: int, seed: int, relaxed: bool, cif_limit: i
     from optuna.trial import TrialState
 
     from upotbo.landscape.maps import MapPoints, write_map
-    from upotbo.storage import load_existing, storage_url
+    from upotbo.storage import load_existing, local_url
 
     studies = []
     for k in range(n):
         folder = out / f"shard-{k}-of-{n}"
         if not (folder / "study.db").exists():
             raise InputError(f"shard {k}/{n} missing: no {folder}/study.db (run it with --shard {k}/{n})")
-        study = load_existing(storage_url(folder))
+        study = load_existing(local_url(folder))
         stored = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
         expected = len(range(k, spec.total, n))
         if study.user_attrs["settings"]["landscape"]["per_point"] != spec.per_point or stored != expected:

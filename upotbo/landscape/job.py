@@ -2,7 +2,7 @@
 
 It runs on the search's own machinery: ``sampling.draw`` (space + builder), the search's
 ``Evaluator`` (potential, optional batched relaxation, cohesive energy, plausibility check) and the
-run database of ``upotbo.storage`` (``open_study``: one optuna trial per map slot, value = E_c,
+run directory of ``upotbo.storage.run_record`` (one optuna trial per map slot, value = E_c,
 user attrs = the crystal, its space group and its embedding). Each batch is copied into the database
 as soon as it is scored, so a killed job loses at most that batch; ``resume=True`` counts the stored
 slots and continues with the next one (slots are seeded individually, so the resumed map is the map
@@ -12,7 +12,6 @@ estimate of the wall time (and database size) is reported: the paper-size map is
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -23,16 +22,23 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.errors import InputError
 from upotbo.landscape.descriptor import crystal_embedding
 from upotbo.landscape.sampling import MapSpec, draw
+from upotbo.optuna_adapter import study_id, study_storage, tell
 from upotbo.potentials.base import Potential
 from upotbo.properties import CohesiveEnergy, Property
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.study import SYMPREC
-from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
+from upotbo.storage.run_record import (
+    FailStage,
+    RunDirectory,
+    describe_crystal,
+    local_url,
+    mark_failed,
+    run_settings,
+    scored_attrs,
+)
 
 _STORED = (TrialState.COMPLETE, TrialState.FAIL)
 WARMUP_SIZE = 5  # crystals in the first batch (fills caches; not timed)
@@ -112,9 +118,8 @@ class LandscapeJob:
             storage=storage,
             n_init=0,
         )
-        prepare_out_dir(self.out_dir)
-        self.url = storage_url(self.out_dir, storage)
-        self.record = open_study(self.url, self.settings, resume)
+        self.url = storage or local_url(self.out_dir)
+        self.run_dir, self.record = RunDirectory.start(self.out_dir, self.settings, storage, resume=resume)
         stored_map = self.record.user_attrs.get("settings", {}).get("landscape")
         if resume and stored_map != self.settings["landscape"]:
             raise InputError(
@@ -122,7 +127,6 @@ class LandscapeJob:
                 f"{_brief(stored_map)}; given: {_brief(self.settings['landscape'])}): "
                 f"repeat the original options"
             )
-        write_settings(self.out_dir, self.settings)
         self.done = self._count()
 
     @property
@@ -131,8 +135,7 @@ class LandscapeJob:
         return len(self.slots)
 
     def _count(self) -> int:
-        storage = self.record._storage  # optuna's public storage API, reached through the study
-        return int(storage.get_n_trials(self.record._study_id, state=_STORED))
+        return int(study_storage(self.record).get_n_trials(study_id(self.record), state=_STORED))
 
     def run(
         self,
@@ -203,13 +206,14 @@ class LandscapeJob:
             d.trial.set_user_attr("slot", d.slot)  # the point is slot // per_point
             result = by_slot.get(d.slot)
             if result is None:
-                _fail(memory, d.trial, "build", d.reason or "not built")
+                mark_failed(memory, d.trial, FailStage.BUILD, d.reason or "not built")
             elif result.error is not None:
-                _fail(memory, d.trial, "score", result.error)
+                mark_failed(memory, d.trial, FailStage.SCORE, result.error)
             else:
                 vector = next(vectors)
                 if not np.all(np.isfinite(vector)):
-                    _fail(memory, d.trial, "embed", "the model built no crystal graph for the embedding")
+                    reason = "the model built no crystal graph for the embedding"
+                    mark_failed(memory, d.trial, FailStage.EMBED, reason)
                     continue
                 _tell(memory, d.trial, result, vector)
                 ok += 1
@@ -220,34 +224,12 @@ class LandscapeJob:
 
 
 def _tell(memory: optuna.Study, trial: optuna.Trial, result: Scored, vector: np.ndarray) -> None:
-    """Store what ``completed_records`` reads back (as the search does), plus the embedding."""
-    structure = result.structure
-    try:
-        sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
-        symbol, number = sga.get_space_group_symbol(), sga.get_space_group_number()
-    except Exception:  # spglib can fail on distorted cells; the crystal is still valid
-        symbol, number = "P1", 1
-    attrs = {
-        "formula": structure.composition.reduced_formula,
-        "natoms": len(structure),
-        "elements": sorted({el.symbol for el in structure.composition.elements}),
-        "spacegroup": symbol,
-        "spacegroup_number": number,
-        "energy": result.energy,
-        "initial_value": result.initial_value,
-        "relax_steps": result.relax_steps,
-        "structure": json.dumps(structure.as_dict()),
-        "embedding": [round(float(v), 5) for v in vector],
-    }
-    for key, value in attrs.items():
+    """Store the search's crystal record, plus the embedding."""
+    description = describe_crystal(result.structure)
+    attrs = scored_attrs(description, result.energy, result.initial_value, result.relax_steps)
+    for key, value in {**attrs, "embedding": [round(float(v), 5) for v in vector]}.items():
         trial.set_user_attr(key, value)
-    memory.tell(trial, result.value)
-
-
-def _fail(memory: optuna.Study, trial: optuna.Trial, stage: str, reason: str) -> None:
-    trial.set_user_attr("fail_stage", stage)
-    trial.set_user_attr("fail_reason", reason)
-    memory.tell(trial, state=TrialState.FAIL)
+    tell(memory, trial, result.value)
 
 
 def _brief(settings: dict[str, Any] | None) -> str:

@@ -16,6 +16,7 @@ class Property(ABC):
     name: str
     unit: str
     direction: Literal["minimize", "maximize"]
+    label: str  # short symbol for tables, plots and the progress bar, e.g. "E_c"
     plausible: tuple[float, float] = (-float("inf"), float("inf"))  # values outside are potential failures
 
     def check_elements(self, symbols: tuple[str, ...]) -> None:

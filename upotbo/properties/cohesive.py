@@ -36,6 +36,7 @@ class CohesiveEnergy(Property):
     name = "cohesive_energy"
     unit = "eV/atom"
     direction = "minimize"
+    label = "E_c"
     # No crystal is bound by more than ~9 eV/atom (W); beyond -10.5 the potential has fallen into one
     # of the known short-range holes of ML potentials, which is a failure, not a discovery.
     plausible = (-10.5, 50.0)

@@ -11,25 +11,29 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from pymatgen.core.periodic_table import Element  # noqa: E402
 
-from upotbo.storage.records import Record  # noqa: E402
+from upotbo.storage.run_record import Objective, Record  # noqa: E402
 
 
-def plot_convergence(records: list[Record], n_init: int, path: Path, label: str = "E_c (eV/atom)") -> None:
+def plot_convergence(records: list[Record], n_init: int, path: Path, objective: Objective) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     if records:
         steps = [r.number for r in records]
         values = [r.value for r in records]
-        best, running = [], float("inf")
+        best, running = [], values[0]
         for v in values:
-            running = min(running, v)
+            running = v if objective.better(v, running) else running
             best.append(running)
         ax.scatter(steps, values, s=4, color="0.7", label="scored crystals")
         ax.step(steps, best, where="post", color="C3", lw=2, label="best so far")
-        low = min(values)
-        ax.set_ylim(low - 0.3, min(max(values), low + 8.0) + 0.3)
+        # Zoom onto the best end: at most 8 units of the property from the best value (E_c in eV/atom:
+        # the failed-geometry outliers tens of eV/atom above would flatten the curve).
+        top = best[-1]
+        worst = max(values) if objective.sign > 0 else min(values)
+        reach = objective.sign * min(objective.sign * (worst - top), 8.0)
+        ax.set_ylim(sorted((top - objective.sign * 0.3, top + reach + objective.sign * 0.3)))
     ax.axvspan(0, n_init, color="C0", alpha=0.12, label=f"initial random ({n_init} steps)")
     ax.set_xlabel("step")
-    ax.set_ylabel(label)
+    ax.set_ylabel(f"{objective.label} ({objective.unit})")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pymatgen.io.cif import CifWriter
 
-from upotbo.storage.records import Record
+from upotbo.storage.run_record import SYMPREC, Objective, Record
 
 COLUMNS = (
     "rank",
@@ -30,25 +30,25 @@ class TopRow:
     cif: str
 
 
-def best_per_composition(records: list[Record], n: int) -> list[Record]:
-    """Lowest value per reduced formula, the ``n`` lowest of those, best first."""
+def best_per_composition(records: list[Record], n: int, objective: Objective) -> list[Record]:
+    """Best value per reduced formula (the first found among equals), the ``n`` best of those."""
     best: dict[str, Record] = {}
     for r in records:
-        if r.formula not in best or r.value < best[r.formula].value:
+        if r.formula not in best or objective.better(r.value, best[r.formula].value):
             best[r.formula] = r
-    return sorted(best.values(), key=lambda r: r.value)[:n]
+    return sorted(best.values(), key=lambda r: objective.sign * r.value)[:n]
 
 
-def write_top(records: list[Record], out_dir: Path, n: int = 20, unit: str = "eV/atom") -> list[TopRow]:
+def write_top(records: list[Record], out_dir: Path, objective: Objective, n: int = 20) -> list[TopRow]:
     """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif``; return the rows."""
     cif_dir = out_dir / "cifs"
     cif_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for rank, record in enumerate(best_per_composition(records, n), start=1):
+    for rank, record in enumerate(best_per_composition(records, n, objective), start=1):
         path = cif_dir / f"{rank:02d}_{record.cell_formula}.cif"
-        CifWriter(record.structure, symprec=0.1).write_file(path)
+        CifWriter(record.structure, symprec=SYMPREC).write_file(path)
         rows.append(TopRow(rank, record, str(path.relative_to(out_dir))))
-    value_header = f"value_{unit.replace('/', '_per_')}"
+    value_header = f"value_{objective.unit.replace('/', '_per_')}"
     with open(out_dir / "top.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([value_header if c == "value" else c for c in COLUMNS])
@@ -67,13 +67,13 @@ def write_top(records: list[Record], out_dir: Path, n: int = 20, unit: str = "eV
                     row.cif,
                 ]
             )
-    (out_dir / "top.md").write_text(markdown_table(rows, unit) + "\n")
+    (out_dir / "top.md").write_text(markdown_table(rows, objective) + "\n")
     return rows
 
 
-def markdown_table(rows: list[TopRow], unit: str = "eV/atom") -> str:
+def markdown_table(rows: list[TopRow], objective: Objective) -> str:
     lines = [
-        f"| rank | formula | cell | atoms | space group | E ({unit}) | step |",
+        f"| rank | formula | cell | atoms | space group | {objective.label} ({objective.unit}) | step |",
         "| ---: | --- | --- | ---: | --- | ---: | ---: |",
     ]
     for row in rows:

@@ -2,6 +2,16 @@
 
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.samplers import SAMPLERS, make_sampler
-from upotbo.search.study import Progress, Search, SearchResult
+from upotbo.search.study import Progress, Search, SearchConfig, SearchResult, StudyAccess
 
-__all__ = ["SAMPLERS", "Evaluator", "Progress", "Scored", "Search", "SearchResult", "make_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "Evaluator",
+    "Progress",
+    "Scored",
+    "Search",
+    "SearchConfig",
+    "SearchResult",
+    "StudyAccess",
+    "make_sampler",
+]

@@ -28,7 +28,7 @@ from typing import Any
 from pymatgen.core import Structure
 
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.workers import crystal_attrs
+from upotbo.storage.run_record import describe_crystal, scored_attrs
 
 _INSTALLED: list[Evaluator] = []  # the scoring process's evaluator
 
@@ -97,12 +97,7 @@ def score_and_describe(
     t0 = time.perf_counter()
     scored = evaluator.score(structures, best=best)
     described = [
-        {
-            **(k or crystal_attrs(s.structure)),
-            "energy": s.energy,
-            "initial_value": s.initial_value,
-            "relax_steps": s.relax_steps,
-        }
+        scored_attrs(k or describe_crystal(s.structure), s.energy, s.initial_value, s.relax_steps)
         if s.error is None
         else {}
         for s, k in zip(scored, known, strict=True)

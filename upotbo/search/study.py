@@ -3,18 +3,17 @@
 A pipeline in batches. The sampler works on an in-memory optuna study (fast asks, no per-parameter
 database round trips): ask a batch, draw each candidate and hand the crystals to the ``Builder``
 (``workers`` processes). While they are built, the previous batch is scored in one batched potential
-call by the ``Scorer`` (a process of its own) while the main thread samples the next batch; then it is
-told to the sampler and written to the database in one transaction. So each batch is asked while the
-one before it is still being scored (the sampler sees it as running: TPE's constant liar), sampling
-and building overlap scoring, and the schedule is the same for any number of workers: same seed and
-settings, same run.
+call by the ``Scorer`` (a process of its own for single points) while the main thread samples the
+next batch; then it is told to the sampler and written to the database in one transaction. So each
+batch is asked while the one before it is still being scored (the sampler sees it as running: TPE's
+constant liar), sampling and building overlap scoring, and the schedule is the same for any number
+of workers: same seed and settings, same run.
 
-A solo run stores trials only once finished: a kill loses at most the batches in flight and never
-leaves a trial RUNNING; ``resume`` goes on from what is stored. Several processes can share one study
-(``join=True``, a server database such as PostgreSQL): a batch is then reserved (RUNNING, with a
-heartbeat) before it is built, each process syncs the others' finished trials into its sampler once
-per batch, and the ``TrialLedger`` keeps the books (unique trial numbers, a trial scored by one
-process only, trials of a process that died failed and retried).
+``Search.irun`` is that loop as an iterator: it yields a ``Progress`` after each batch (observers,
+progress bars and early stops hang off it, as off ASE's ``Optimizer.irun``); ``run`` drains it.
+Where trials go is the store's business (``SoloStore``: stored once finished, so a kill never
+leaves one RUNNING; ``SharedStore``: reserved RUNNING with heartbeats, for ``--join``), and where
+the time goes is ``Timings``'.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,33 +35,56 @@ from optuna.trial import FrozenTrial, TrialState
 from pymatgen.core import Structure
 
 from upotbo.errors import CandidateFailed
+from upotbo.optuna_adapter import frozen_trial, tell, trial_id
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.mirror import FinishedFront, MirrorStorage, tell
+from upotbo.search.mirror import FinishedFront, MirrorStorage
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Scorer
-from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
 from upotbo.search.workers import Builder, Built, check_workers
 from upotbo.space.space import Candidate, SearchSpace
-from upotbo.storage.ledger import (
-    GRACE_SECONDS,
-    HEARTBEAT_SECONDS,
-    UNUSED,
-    Heartbeat,
-    TrialLedger,
-    is_step,
-)
-from upotbo.storage.study_db import open_study, prepare_out_dir, run_settings, storage_url, write_settings
+from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger
+from upotbo.storage.run_record import FailStage, Objective, RunDirectory, is_step, mark_failed, run_settings
 
 # Main-thread wall time per stage ("score": waiting for the scorer) and, apart, the scorer's own busy
 # time ("score_busy", overlapping the sampler and the build workers).
 STAGES = ("sampler", "build", "score", "describe", "storage")
 
 
+@dataclass(frozen=True)
+class SearchConfig:
+    """How candidates are drawn and scored: the sampler, its random start and seed, the in-loop
+    relaxation (FIRE steps, force threshold in eV/Å, pruning margin in the property's unit), the
+    potential's batch size and the crystal-building processes (0 = build in this process)."""
+
+    sampler: str = "tpe"
+    n_init: int = 200
+    seed: int | None = 0
+    relax_steps: int = 0
+    fmax: float = 0.05
+    prune_margin: float | None = 2.0
+    batch_size: int = 32
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class StudyAccess:
+    """Where the study lives and who else writes it: ``storage`` (any SQLAlchemy URL; default the run
+    directory's SQLite file), ``resume`` a stored study, ``join`` one shared with other processes
+    (a database server; created if missing), whose trials send heartbeats every ``heartbeat_seconds``
+    and are declared lost after ``grace_seconds`` of silence."""
+
+    storage: str | None = None
+    resume: bool = False
+    join: bool = False
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    grace_seconds: float = GRACE_SECONDS
+
+
 @dataclass
 class Progress:
-    """What observers see after each batch."""
+    """What observers see after each batch (values in the property's unit)."""
 
     steps: int
     total: int
@@ -87,6 +110,65 @@ class SearchResult:
     seconds: dict[str, float] = field(default_factory=dict)  # main-process wall time per stage
 
 
+class Timings:
+    """Main-thread wall seconds per stage of the pipeline, plus the scorer's own busy seconds."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys((*STAGES, "score_busy"), 0.0)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+
+class SoloStore:
+    """One process owns the study: trials are stored once finished, so a kill never leaves one RUNNING
+    (what was in flight dies with the process and is simply asked again on ``--resume``)."""
+
+    shared = False
+
+    def __init__(self, ledger: TrialLedger, resume: bool) -> None:
+        self.ledger = ledger
+        self.unstored = 0  # trials asked but not stored yet
+        if resume:
+            ledger.recover(everything=True)  # a solo run resuming: what was in flight died with it
+
+    def admit(
+        self, fresh: list[optuna.Trial], steps: int, frozen: Callable[[optuna.Trial], FrozenTrial]
+    ) -> list[tuple[int | None, int | None]]:
+        """New trials of a batch: kept in memory until finished (no database id or number yet)."""
+        self.unstored += len(fresh)
+        return [(None, None)] * len(fresh)
+
+    def stored(self, n: int) -> None:
+        self.unstored -= n
+
+
+class SharedStore:
+    """Processes sharing one study (``--join``): a batch is reserved RUNNING, with heartbeats, before
+    it is built, so others see it as taken; the ledger keeps the books (unique numbers, the budget
+    never overshot, trials of a dead process failed and retried)."""
+
+    shared = True
+    unstored = 0
+
+    def __init__(self, ledger: TrialLedger) -> None:
+        self.ledger = ledger
+
+    def admit(
+        self, fresh: list[optuna.Trial], steps: int, frozen: Callable[[optuna.Trial], FrozenTrial]
+    ) -> list[tuple[int | None, int | None]]:
+        """Reserve as many of ``fresh`` as the study's budget has room for; their (id, number)."""
+        return list(self.ledger.reserve([frozen(t) for t in fresh], steps=steps))
+
+    def stored(self, n: int) -> None:
+        return None
+
+
 @dataclass
 class _Batch:
     """Trials asked together: their database ids, candidates (None: failed to draw) and builds."""
@@ -98,11 +180,10 @@ class _Batch:
 
 
 class Search:
-    """A resumable UPot-BO search writing to ``out_dir`` (or ``storage``, any SQLAlchemy URL).
+    """A resumable UPot-BO search writing to the run directory ``out_dir``.
 
-    ``workers``: crystal-building processes (0 = build in this process). ``join``: share the study in
-    ``storage`` with other processes (create it if missing); each process then samples with its own
-    seed stream so they do not propose the same candidates.
+    With ``access.join``, each process samples with its own seed stream so that processes sharing a
+    study do not propose the same candidates.
     """
 
     def __init__(
@@ -111,59 +192,49 @@ class Search:
         potential: Potential,
         prop: Property,
         out_dir: str | Path,
-        sampler: str = "tpe",
-        n_init: int = 200,
-        seed: int | None = 0,
-        relax_steps: int = 0,
-        fmax: float = 0.05,
-        batch_size: int = 32,
-        storage: str | None = None,
-        resume: bool = False,
-        prune_margin: float | None = 2.0,
-        workers: int = 0,
-        join: bool = False,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
-        grace_seconds: float = GRACE_SECONDS,
+        config: SearchConfig = SearchConfig(),
+        access: StudyAccess = StudyAccess(),
     ) -> None:
         potential.check_elements(space.pool)
         prop.check_elements(space.pool)
-        self.space, self.potential, self.prop = space, potential, prop
-        self.out_dir = Path(out_dir)
-        self.batch_size = batch_size
-        self.workers = check_workers(workers)
-        self.heartbeat_seconds = heartbeat_seconds
-        self.join = join
+        self.space, self.potential, self.prop, self.config = space, potential, prop, config
+        self.objective = Objective.of(prop)
+        self.heartbeat_seconds = access.heartbeat_seconds
+        check_workers(config.workers)
         self.evaluator = Evaluator(
-            potential, prop, relax_steps=relax_steps, fmax=fmax, prune_margin=prune_margin
+            potential, prop, config.relax_steps, config.fmax, prune_margin=config.prune_margin
         )
-        self.settings = run_settings(
+        settings = run_settings(
             space,
             potential,
             prop,
-            relax_steps,
-            fmax,
-            prune_margin=prune_margin,
-            sampler=sampler,
-            n_init=n_init,
-            seed=seed,
-            batch_size=batch_size,
-            storage=storage,
+            config.relax_steps,
+            config.fmax,
+            prune_margin=config.prune_margin,
+            sampler=config.sampler,
+            n_init=config.n_init,
+            seed=config.seed,
+            batch_size=config.batch_size,
+            storage=access.storage,
         )
-        sampler_obj = make_sampler(sampler, _process_seed(seed) if join else seed, n_init)
-        prepare_out_dir(self.out_dir)
-        self.record = open_study(storage_url(self.out_dir, storage), self.settings, resume, join=join)
-        write_settings(self.out_dir, self.settings)
-        self.ledger = TrialLedger(self.record, grace_seconds=grace_seconds)
-        if resume and not join:
-            self.ledger.recover(everything=True)  # a solo run resuming: what was in flight died with it
-        self.memory = optuna.create_study(storage=MirrorStorage(), sampler=sampler_obj, direction="minimize")
+        seed = _process_seed(config.seed) if access.join else config.seed
+        sampler = make_sampler(config.sampler, seed, config.n_init)
+        self.run_dir, study = RunDirectory.start(
+            out_dir, settings, access.storage, resume=access.resume, join=access.join
+        )
+        self.ledger = TrialLedger(study, grace_seconds=access.grace_seconds)
+        self.store = SharedStore(self.ledger) if access.join else SoloStore(self.ledger, access.resume)
+        self.memory = optuna.create_study(storage=MirrorStorage(), sampler=sampler, direction=prop.direction)
         self.db_number: dict[int, int] = {}  # in-memory trial number -> study trial number
         self._tally = _Tally()
         self._sync()
         self.potential_calls = 0
-        self._unstored = 0  # trials of this solo run asked but not stored yet
-        self.seconds = dict.fromkeys((*STAGES, "score_busy"), 0.0)
+        self.timings = Timings()
         self._last_recover = time.monotonic()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.run_dir.settings
 
     def run(
         self,
@@ -172,13 +243,29 @@ class Search:
         callbacks: tuple[Callable[[Progress], None], ...] = (),
         timeout: float | None = None,
     ) -> SearchResult:
-        """Run until the study holds ``steps`` steps (counting earlier sessions and other processes),
+        """``irun`` to the end, calling each of ``callbacks`` with every progress report."""
+        batches = self.irun(steps, target, timeout)
+        while True:
+            try:
+                progress = next(batches)
+            except StopIteration as done:
+                return done.value
+            for callback in callbacks:
+                callback(progress)
+
+    def irun(
+        self, steps: int, target: float | None = None, timeout: float | None = None
+    ) -> Iterator[Progress]:
+        """Search batch by batch, yielding progress after each; returns the ``SearchResult``.
+
+        Runs until the study holds ``steps`` steps (counting earlier sessions and other processes),
         ``target`` is reached, or ``timeout`` seconds have passed (checked between batches, like a
-        walltime limit). Trials already handed out are always finished before returning."""
+        walltime limit). Trials already handed out are always finished before it returns.
+        """
         start = time.perf_counter()
         reached = self._reached(target)
         with (
-            Builder(self.workers, describe=self.evaluator.relax_steps == 0) as builder,
+            Builder(self.config.workers, describe=self.evaluator.relax_steps == 0) as builder,
             Heartbeat(self.ledger, self.heartbeat_seconds),
             Scorer(self.evaluator) as scorer,
         ):
@@ -191,9 +278,7 @@ class Search:
                 if current is not None and scoring is not None:
                     self._finish(current, scoring)
                     reached = self._reached(target)
-                    progress = self._progress(steps, time.perf_counter() - start)
-                    for callback in callbacks:
-                        callback(progress)
+                    yield self._progress(steps, time.perf_counter() - start)
                 elif upcoming is None:
                     if stop or self.steps >= steps:
                         break
@@ -205,29 +290,43 @@ class Search:
     # -- the pipeline --------------------------------------------------------------------------------
 
     def _launch(self, steps: int, builder: Builder) -> _Batch | None:
-        """Ask a batch (retries of lost trials first), reserve it, start building its crystals.
+        """Ask a batch (retries of lost trials first), admit it to the store, start building it.
 
         New trials only fill the steps not yet stored, in flight or waiting (counted in the database,
         so processes sharing a study stop together at ``steps``); none left: returns None.
         """
-        t0 = time.perf_counter()
-        if self.join:  # alone, nobody else writes: the database holds what the sampler has seen
-            self._sync()
-        counts = self.ledger.counts()
-        waiting = counts.get(TrialState.WAITING, 0)
-        in_flight = counts.get(TrialState.RUNNING, 0) + self._unstored
-        room = steps - self.steps - in_flight - waiting
-        claimed = self.ledger.claim_waiting(min(waiting, self.batch_size))
-        n_new = max(0, min(self.batch_size - len(claimed), room))
+        with self.timings.stage("storage"):
+            if self.store.shared:  # alone, nobody else writes: the database holds what the sampler saw
+                self._sync()
+            counts = self.ledger.counts()
+            waiting = counts.get(TrialState.WAITING, 0)
+            in_flight = counts.get(TrialState.RUNNING, 0) + self.store.unstored
+            room = steps - self.steps - in_flight - waiting
+            claimed = self.ledger.claim_waiting(min(waiting, self.config.batch_size))
+            n_new = max(0, min(self.config.batch_size - len(claimed), room))
         if not claimed and not n_new:
-            self.seconds["storage"] += time.perf_counter() - t0
             return None
-        t1 = time.perf_counter()
-        for frozen in claimed:
-            self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
-        trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
+        with self.timings.stage("sampler"):
+            for frozen in claimed:
+                self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
+            trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
+            candidates, undrawn = self._draw(trials)
+        with self.timings.stage("storage"):
+            ids = self._admit(trials, claimed, steps)
+            trials, candidates = trials[: len(ids)], candidates[: len(ids)]
+            for trial in trials:
+                if trial.number in undrawn:
+                    mark_failed(self.memory, trial, FailStage.BUILD, undrawn[trial.number])
+        if not trials:
+            return None
+        with self.timings.stage("build"):
+            builds = builder.submit([c for c in candidates if c is not None])
+        return _Batch(trials, ids, candidates, builds)
+
+    def _draw(self, trials: list[optuna.Trial]) -> tuple[list[Candidate | None], dict[int, str]]:
+        """Each trial's candidate (None where none could be drawn, with the reason by trial number)."""
         candidates: list[Candidate | None] = []
-        undrawn: dict[int, str] = {}  # trial number -> why no candidate could be drawn
+        undrawn: dict[int, str] = {}
         for trial in trials:
             try:
                 candidates.append(self.space.suggest(trial))
@@ -236,32 +335,21 @@ class Search:
                 candidates.append(None)
                 continue
             trial.set_user_attr("cell_formula", candidates[-1].formula)
-        t2 = time.perf_counter()
-        ids: list[int | None] = [c._trial_id for c in claimed]
+        return candidates, undrawn
+
+    def _admit(self, trials: list[optuna.Trial], claimed: list[FrozenTrial], steps: int) -> list[int | None]:
+        """Database ids of the batch's trials that will run (claimed retries first, then the new ones
+        the store admits); new trials the budget has no room for are finished as unused."""
+        ids: list[int | None] = [trial_id(c) for c in claimed]
         self._map(trials[: len(claimed)], [c.number for c in claimed])
-        if self.join:  # others must see these as taken: RUNNING, with heartbeats, until finished
-            fresh = trials[len(claimed) :]
-            reserved = self.ledger.reserve([self._frozen(t) for t in fresh], steps=steps)
-            ids += [trial_id for trial_id, _ in reserved]
-            self._map(fresh[: len(reserved)], [number for _, number in reserved])
-            kept = len(claimed) + len(reserved)
-            for trial in trials[kept:]:  # others took the budget meanwhile: never run, not a step
-                self._fail(trial, UNUSED, "the study's --steps budget was taken by other processes")
-            trials, candidates = trials[:kept], candidates[:kept]
-        else:  # alone: stored once finished, so a kill never leaves a trial RUNNING
-            ids += [None] * (len(trials) - len(claimed))
-            self._unstored += len(trials) - len(claimed)
-        for trial in trials:
-            if trial.number in undrawn:
-                self._fail(trial, "build", undrawn[trial.number])
-        t3 = time.perf_counter()
-        self.seconds["sampler"] += t2 - t1
-        self.seconds["storage"] += (t1 - t0) + (t3 - t2)
-        if not trials:
-            return None
-        builds = builder.submit([c for c in candidates if c is not None])
-        self.seconds["build"] += time.perf_counter() - t3
-        return _Batch(trials, ids, candidates, builds)
+        fresh = trials[len(claimed) :]
+        admitted = self.store.admit(fresh, steps, self._frozen)
+        ids += [db_id for db_id, _ in admitted]
+        self._map(fresh[: len(admitted)], [number for _, number in admitted])
+        for trial in fresh[len(admitted) :]:  # others took the budget meanwhile: never run, not a step
+            reason = "the study's --steps budget was taken by other processes"
+            mark_failed(self.memory, trial, FailStage.UNUSED, reason)
+        return ids
 
     def _start_scoring(self, batch: _Batch, scorer: Scorer) -> _Scoring:
         """Wait for the batch's crystals and start scoring (and describing) them in the scorer.
@@ -269,58 +357,52 @@ class Search:
         The next batch is sampled meanwhile; the results are told only after that, which keeps the
         schedule, and the run, the same as a serial loop.
         """
-        t0 = time.perf_counter()
-        built = iter(batch.builds.result())
-        t1 = time.perf_counter()
         scoring = _Scoring()
-        for trial, candidate in zip(batch.trials, batch.candidates, strict=True):
-            if candidate is None:
-                continue
-            result: Built = next(built)
-            if result.structure is None:
-                self._fail(trial, "build", result.error or "build failed")
-                continue
-            scoring.trials.append(trial)
-            scoring.structures.append(result.structure)
-            scoring.build_seconds.append(result.seconds)
-            scoring.described.append(result.attrs if self.evaluator.relax_steps == 0 else {})
-        if scoring.structures:
-            best = self._best()
-            best_value = best.value if best else None
-            scoring.future = scorer.submit(scoring.structures, best_value, scoring.described)
-        self.seconds["build"] += t1 - t0
-        self.seconds["describe"] += time.perf_counter() - t1
+        with self.timings.stage("build"):
+            built = iter(batch.builds.result())
+        with self.timings.stage("describe"):
+            for trial, candidate in zip(batch.trials, batch.candidates, strict=True):
+                if candidate is None:
+                    continue
+                result: Built = next(built)
+                if result.structure is None:
+                    mark_failed(self.memory, trial, FailStage.BUILD, result.error or "build failed")
+                    continue
+                scoring.trials.append(trial)
+                scoring.structures.append(result.structure)
+                scoring.build_seconds.append(result.seconds)
+                scoring.described.append(result.attrs if self.evaluator.relax_steps == 0 else {})
+            if scoring.structures:
+                best = self.best()
+                best_value = best.value if best else None
+                scoring.future = scorer.submit(scoring.structures, best_value, scoring.described)
         return scoring
 
     def _finish(self, batch: _Batch, scoring: _Scoring) -> None:
         """Take the batch's scores, tell the sampler, store every trial of the batch."""
-        t0 = t1 = time.perf_counter()
         if scoring.future is not None:
-            try:
-                scored, described, busy = scoring.future.result()
-            except BrokenProcessPool as exc:
-                raise RuntimeError(
-                    "the scoring process died (killed, or out of memory): every trial finished before "
-                    "it is stored, rerun with --resume to go on"
-                ) from exc
-            t1 = time.perf_counter()
-            self.seconds["score_busy"] += busy
-            per_candidate = busy / len(scoring.structures)
-            self.potential_calls += sum(s.relax_steps + 1 for s in scored)
-            for trial, outcome, attrs, built in zip(
-                scoring.trials, scored, described, scoring.build_seconds, strict=True
-            ):
-                self._tell(trial, outcome, attrs, built + per_candidate)
-        t2 = time.perf_counter()
-        pairs = list(zip(batch.ids, batch.trials, strict=True))
-        self.ledger.finish([(i, self._frozen(t)) for i, t in pairs if i is not None])
-        fresh = [t for i, t in pairs if i is None]
-        self._unstored -= len(fresh)
-        self._map(fresh, [number for _, number in self.ledger.store([self._frozen(t) for t in fresh])])
-        t3 = time.perf_counter()
-        self.seconds["score"] += t1 - t0
-        self.seconds["describe"] += t2 - t1
-        self.seconds["storage"] += t3 - t2
+            with self.timings.stage("score"):
+                try:
+                    scored, described, busy = scoring.future.result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "the scoring process died (killed, or out of memory): every trial finished "
+                        "before it is stored, rerun with --resume to go on"
+                    ) from exc
+            with self.timings.stage("describe"):
+                self.timings.seconds["score_busy"] += busy
+                per_candidate = busy / len(scoring.structures)
+                self.potential_calls += sum(s.relax_steps + 1 for s in scored)
+                for trial, outcome, attrs, built in zip(
+                    scoring.trials, scored, described, scoring.build_seconds, strict=True
+                ):
+                    self._tell(trial, outcome, attrs, built + per_candidate)
+        with self.timings.stage("storage"):
+            pairs = list(zip(batch.ids, batch.trials, strict=True))
+            self.ledger.finish([(i, self._frozen(t)) for i, t in pairs if i is not None])
+            fresh = [t for i, t in pairs if i is None]
+            self.store.stored(len(fresh))
+            self._map(fresh, [number for _, number in self.ledger.store([self._frozen(t) for t in fresh])])
         self._recover()
 
     def _recover(self) -> None:
@@ -330,7 +412,7 @@ class Search:
             self.ledger.recover()
 
     def _sync(self) -> None:
-        """Bring other processes' finished trials into the sampler (a no-op for a solo run)."""
+        """Bring trials finished elsewhere (earlier sessions, other processes) into the sampler."""
         foreign = self.ledger.new_finished()
         if not foreign:
             return
@@ -339,39 +421,37 @@ class Search:
         for k, trial in enumerate(foreign):
             self.db_number[first + k] = trial.number
 
-    def _map(self, trials: list[optuna.Trial], numbers: list[int]) -> None:
+    def _map(self, trials: Sequence[optuna.Trial], numbers: Sequence[int | None]) -> None:
         for trial, number in zip(trials, numbers, strict=True):
-            self.db_number[trial.number] = number
+            if number is not None:
+                self.db_number[trial.number] = number
 
     def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
-        return self.memory._storage.get_trial(trial._trial_id)
+        return frozen_trial(self.memory, trial)
 
     def _tell(self, trial: optuna.Trial, result: Scored, attrs: dict[str, Any], seconds: float) -> None:
         if result.error is not None:
-            self._fail(trial, "score", result.error)
+            mark_failed(self.memory, trial, FailStage.SCORE, result.error)
             return
         for key, value in {**attrs, "seconds": seconds}.items():
             trial.set_user_attr(key, value)
         tell(self.memory, trial, result.value)
 
-    def _fail(self, trial: optuna.Trial, stage: str, reason: str) -> None:
-        trial.set_user_attr("fail_stage", stage)
-        trial.set_user_attr("fail_reason", reason)
-        tell(self.memory, trial, state=TrialState.FAIL)
-
     # -- reading the outcome -------------------------------------------------------------------------
 
     def _tallied(self) -> tuple[int, int, FrozenTrial | None]:
-        """Steps, scored trials and the best one (lowest value, then first stored)."""
+        """Steps, scored trials and the best one (best value, then first stored)."""
         trials = self.memory.get_trials(deepcopy=False)
-        return self._tally.read(trials, lambda t: (t.value, self._number(t)))
+        sign = self.objective.sign
+        return self._tally.read(trials, lambda t: (sign * t.value, self._number(t)))
 
     @property
     def steps(self) -> int:
         """Steps stored so far (earlier sessions and other processes included)."""
         return self._tallied()[0]
 
-    def _complete(self) -> list[FrozenTrial]:
+    def completed(self) -> list[FrozenTrial]:
+        """The scored trials the sampler knows (this session's, earlier sessions', other processes')."""
         return self.memory.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
     def _number(self, trial: FrozenTrial) -> int:
@@ -381,12 +461,13 @@ class Search:
     def _reached(self, target: float | None) -> int | None:
         if target is None:
             return None
-        best = self._best()
-        if best is None or best.value > target:  # the usual case: no scan
+        best = self.best()
+        if best is None or not self.objective.reached(best.value, target):  # the usual case: no scan
             return None
-        return min(self._number(t) for t in self._complete() if t.value <= target)
+        return min(self._number(t) for t in self.completed() if self.objective.reached(t.value, target))
 
-    def _best(self) -> FrozenTrial | None:
+    def best(self) -> FrozenTrial | None:
+        """The best scored trial so far (ties: the first stored)."""
         return self._tallied()[2]
 
     def _progress(self, total: int, elapsed: float) -> Progress:
@@ -402,10 +483,10 @@ class Search:
         )
 
     def _result(self, elapsed: float, reached: int | None) -> SearchResult:
-        best = self._best()
+        best = self.best()
         history: list[tuple[int, float]] = []
-        for t in sorted(self._complete(), key=self._number):
-            if not history or t.value < history[-1][1]:
+        for t in sorted(self.completed(), key=self._number):
+            if not history or self.objective.better(t.value, history[-1][1]):
                 history.append((self._number(t), float(t.value)))
         steps, scored, _ = self._tallied()
         return SearchResult(
@@ -419,7 +500,7 @@ class Search:
             potential_calls=self.potential_calls,
             reached_target_at=reached,
             history=history,
-            seconds=dict(self.seconds),
+            seconds=dict(self.timings.seconds),
         )
 
 

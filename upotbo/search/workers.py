@@ -9,7 +9,6 @@ on the number of workers.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import time
@@ -19,41 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymatgen.core import Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.crystal import build_structure
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.space.space import Candidate
-
-SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a found crystal
+from upotbo.storage.run_record import describe_crystal
 
 
 @dataclass
 class Built:
     """One candidate's build: the structure, or the reason it could not be built; CPU seconds; and,
-    when asked, the crystal's stored description (``crystal_attrs``), made here off the main process."""
+    when asked, the crystal's stored description (``describe_crystal``), made here off the main process."""
 
     structure: Structure | None
     error: str | None
     seconds: float
     attrs: dict[str, Any] = field(default_factory=dict)
-
-
-def crystal_attrs(structure: Structure) -> dict[str, Any]:
-    """The user attrs describing a crystal in the study (see ``upotbo.storage.study_db``)."""
-    try:
-        sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
-        symbol, number = sga.get_space_group_symbol(), sga.get_space_group_number()
-    except Exception:  # spglib can fail on distorted cells; the crystal is still valid
-        symbol, number = "P1", 1
-    return {
-        "formula": structure.composition.reduced_formula,
-        "natoms": len(structure),
-        "elements": sorted({el.symbol for el in structure.composition.elements}),
-        "spacegroup": symbol,
-        "spacegroup_number": number,
-        "structure": json.dumps(structure.as_dict()),
-    }
 
 
 def default_workers() -> int:
@@ -79,7 +59,7 @@ def build_many(candidates: Sequence[Candidate], describe: bool = False) -> list[
             structure, error = build_structure(candidate), None
         except CandidateFailed as exc:
             structure, error = None, str(exc)
-        attrs = crystal_attrs(structure) if describe and structure is not None else {}
+        attrs = describe_crystal(structure) if describe and structure is not None else {}
         out.append(Built(structure, error, time.process_time() - t0, attrs))
     return out
 

@@ -39,19 +39,11 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
-LOST = "lost"  # fail_stage of a trial whose process died; a WAITING retry carries its parameters
-CRASH = "crash"  # fail_stage of a trial lost MAX_ATTEMPTS times: it is not retried again
-UNUSED = "unused"  # fail_stage of a trial asked but never run (the step budget was taken): never stored
+from upotbo.storage.run_record import FailStage
+
 MAX_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 10.0
 GRACE_SECONDS = 60.0  # a RUNNING trial silent this long is declared lost
-
-
-def is_step(trial: FrozenTrial) -> bool:
-    """A finished outcome that counts as a search step (a lost-and-retried trial does not)."""
-    if trial.state == TrialState.COMPLETE:
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_stage") not in (LOST, UNUSED)
 
 
 class TrialLedger:
@@ -213,7 +205,10 @@ class TrialLedger:
                 _bulk(
                     session,
                     models.TrialUserAttributeModel,
-                    _attr_rows(row.trial_id, {"fail_stage": LOST if retry else CRASH, "fail_reason": reason}),
+                    _attr_rows(
+                        row.trial_id,
+                        {"fail_stage": FailStage.LOST if retry else FailStage.CRASH, "fail_reason": reason},
+                    ),
                 )
                 row.state = TrialState.FAIL
                 row.datetime_complete = datetime.now()
@@ -327,7 +322,7 @@ class TrialLedger:
             .join(models.TrialModel, models.TrialModel.trial_id == models.TrialUserAttributeModel.trial_id)
             .filter(models.TrialModel.study_id == self.study_id)
             .filter(models.TrialUserAttributeModel.key == "fail_stage")
-            .filter(models.TrialUserAttributeModel.value_json == json.dumps(LOST))
+            .filter(models.TrialUserAttributeModel.value_json == json.dumps(FailStage.LOST))
             .scalar()
         )
 

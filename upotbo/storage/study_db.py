@@ -1,65 +1,24 @@
 """The run's database: an ordinary optuna study (SQLite file by default, any SQLAlchemy URL otherwise).
 
-Layout, so any tool can read it (optuna-dashboard opens it as is):
-- study name ``upotbo``; study user attr ``settings`` holds the space/potential/search settings, which
-  ``--resume`` checks so a study is only ever continued with the settings that made it;
-- a COMPLETE trial's value is the property (eV/atom for E_c); its user attrs hold the crystal
-  (``structure``: pymatgen JSON of the scored, relaxed cell), ``formula``, ``natoms``, ``spacegroup``,
-  ``energy`` (potential's total energy, eV/cell), ``initial_value``, ``relax_steps``, ``seconds``;
-- a FAIL trial carries ``fail_reason`` and ``fail_stage`` (build / score).
-Trials enter the database only once finished (the sampler works on an in-memory mirror), so a killed
-process never leaves a trial RUNNING: every stored trial is a step, and resume continues from them.
+Opening, creating and continuing it, with one clear line for every way that can go wrong. What the
+study holds is ``upotbo.storage.run_record``'s to say.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 import sqlalchemy.exc
 
 from upotbo.errors import InputError
-
-if TYPE_CHECKING:
-    from upotbo.potentials.base import Potential
-    from upotbo.properties.base import Property
-    from upotbo.space.space import SearchSpace
+from upotbo.storage.run_record import identity_mismatch
 
 STUDY_NAME = "upotbo"
-DB_NAME = "study.db"
-# Settings that define the search; resuming with different values would mix two experiments.
-IDENTITY_KEYS = (
-    "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "relax_steps",
-    "fmax",
-)
-
-
-def run_settings(
-    space: SearchSpace, potential: Potential, prop: Property, relax_steps: int, fmax: float, **extra: Any
-) -> dict[str, Any]:
-    """The settings a run database records: the identity that ``--resume`` checks, then ``extra``.
-
-    One builder for searches and landscape maps, so both store (and are resumed on) the same keys.
-    """
-    return {
-        **space.settings(),
-        "potential": potential.name,
-        "property": prop.name,
-        "unit": prop.unit,
-        "relax_steps": relax_steps,
-        "fmax": fmax,
-        **extra,
-    }
-
-
-def storage_url(out_dir: Path, storage: str | None = None) -> str:
-    return storage or f"sqlite:///{(out_dir / DB_NAME).resolve()}"
 
 
 def prepare_out_dir(out_dir: Path) -> None:
@@ -147,10 +106,11 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
             "postgresql://user:password@host/dbname (SQLite serves one process; use --workers for more cores)"
         )
     storage = _rdb(url)
+    direction = settings.get("direction", "minimize")
     exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if join and not exists:
         study = optuna.create_study(
-            study_name=STUDY_NAME, storage=storage, direction="minimize", load_if_exists=True
+            study_name=STUDY_NAME, storage=storage, direction=direction, load_if_exists=True
         )
         if "settings" not in study.user_attrs:
             study.set_user_attr("settings", settings)
@@ -161,9 +121,8 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
             )
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
         stored = _wait_for_settings(study)
-        diff = [k for k in IDENTITY_KEYS if stored.get(k) != settings.get(k)]
-        if diff:
-            details = ", ".join(f"{k}: stored {stored.get(k)!r} vs given {settings.get(k)!r}" for k in diff)
+        details = identity_mismatch(stored, settings)
+        if details:
             raise InputError(
                 f"cannot {'join' if join else 'resume'} with different settings ({details}): "
                 f"repeat the original options"
@@ -174,7 +133,7 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
             f"a study already exists in {display_url(url)}: add --resume to continue it or choose "
             f"another --out"
         )
-    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize")
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction=direction)
     study.set_user_attr("settings", settings)
     return study
 
@@ -194,26 +153,9 @@ def load_existing(url: str) -> optuna.Study:
     return optuna.load_study(study_name=STUDY_NAME, storage=storage)
 
 
-def write_settings(out_dir: Path, settings: dict[str, Any]) -> None:
-    (out_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-
-
 def display_url(url: str) -> str:
     """The URL as shown to users: a SQLite path, or a server URL without its password."""
     if url.startswith("sqlite"):
         return url.replace("sqlite:///", "")
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('@')[-1]}" if rest else url
-
-
-def resolve_run(run_dir: str | os.PathLike) -> str:
-    """URL of the study behind a run directory (validate/landscape/report take run directories)."""
-    path = Path(run_dir)
-    settings = path / "settings.json"
-    if not path.is_dir() or not settings.exists():
-        raise InputError(
-            f"{str(path)!r} is not an upotbo run directory (no settings.json): pass the --out "
-            f"folder of a search"
-        )
-    stored = json.loads(settings.read_text())
-    return stored.get("storage") or storage_url(path)

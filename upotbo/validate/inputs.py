@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from optuna.trial import TrialState
 from pymatgen.core import Composition, Structure
 
 from upotbo.crystal.filters import covalent_radius
 from upotbo.errors import InputError
 from upotbo.report import best_per_composition
-from upotbo.storage import completed_records, load_existing, resolve_run
-from upotbo.storage.records import Record
+from upotbo.storage import Record, RunDirectory, completed_records
 
 OVERLAP_FACTOR = 0.5  # atoms closer than half the sum of their covalent radii overlap
 
@@ -75,26 +73,21 @@ def from_run(
     """The ``per_composition`` best crystals of each of the ``top`` best compositions, every scored
     crystal of the run as (composition, energy eV/cell, label) for the convex hull, and the name of
     the potential the run was scored with (None if the run does not say)."""
-    study = load_existing(resolve_run(run_dir))
-    records = completed_records(study)
+    run = RunDirectory.open(run_dir)
+    records = completed_records(run.study())
     if not records:
         raise InputError(f"run {str(run_dir)!r} has no scored crystals yet: run the search first")
+    objective = run.objective
     crystals = []
-    for rank, best in enumerate(best_per_composition(records, top), start=1):
-        same = sorted((r for r in records if r.formula == best.formula), key=lambda r: r.value)
+    for rank, best in enumerate(best_per_composition(records, top, objective), start=1):
+        same = [r for r in records if r.formula == best.formula]
+        same.sort(key=lambda r: objective.sign * r.value)
         for k, record in enumerate(same[:per_composition]):
             crystals.append(_from_record(record, rank, k))
-    energies = {
-        t.number: t.user_attrs.get("energy")
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
     entries = [
-        (Composition(r.cell_formula), float(energies[r.number]), f"step {r.number}")
-        for r in records
-        if energies.get(r.number) is not None and np.isfinite(energies[r.number])
+        (Composition(r.cell_formula), r.energy, f"step {r.number}") for r in records if np.isfinite(r.energy)
     ]
-    potential = study.user_attrs.get("settings", {}).get("potential")
-    return crystals, entries, potential
+    return crystals, entries, run.settings.get("potential")
 
 
 def _from_record(record: Record, rank: int, k: int) -> Crystal:

@@ -15,7 +15,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-SYMPREC = 0.1  # Å, spglib distance tolerance (the search names space groups at the same tolerance)
+from upotbo.storage.run_record import SYMPREC  # validate names groups at the search's tolerance
 
 
 @dataclass(frozen=True)
