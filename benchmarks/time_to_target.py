@@ -10,6 +10,12 @@ on) and writes JSON.
 With ``--parallel 2`` each seed's TPE and random runs go side by side, one process and one torch
 thread each, so both see the same machine load (these machines are shared): the ratio is fair even
 when the absolute seconds are not.
+
+``--baseline DIR`` runs each seed's searches a second time, side by side, with the upotbo source tree
+in DIR (e.g. a ``git worktree`` of an older commit), labelled ``SAMPLER@baseline``: a code change
+measured against the code before it, under the same load.
+
+    python benchmarks/time_to_target.py --seeds 5 --samplers tpe --parallel 2 --baseline /tmp/old
 """
 
 from __future__ import annotations
@@ -93,9 +99,16 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
 
 
 def child_run(sampler: str, seed: int, target: float, args) -> dict:
-    """One run in its own process (own torch threads), streaming its progress lines."""
+    """One run in its own process (own torch threads), streaming its progress lines; a sampler named
+    ``NAME@baseline`` runs with the source tree of ``--baseline``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // args.parallel))}
-    cmd = [sys.executable, __file__, *sys.argv[1:], "--one", sampler, str(seed), str(target)]
+    script, name = __file__, sampler
+    if sampler.endswith("@baseline"):
+        name = sampler.removesuffix("@baseline")
+        script = str(Path(args.baseline) / "benchmarks" / Path(__file__).name)
+        env["PYTHONPATH"] = str(Path(args.baseline).resolve())
+    argv = [a for a in sys.argv[1:] if a != "--baseline" and a != args.baseline]
+    cmd = [sys.executable, script, *argv, "--one", name, str(seed), str(target)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     last = ""
     for line in proc.stdout:  # type: ignore[union-attr]
@@ -104,7 +117,7 @@ def child_run(sampler: str, seed: int, target: float, args) -> dict:
         else:
             print(line, end="", flush=True)
     proc.wait()
-    return json.loads(last)
+    return {**json.loads(last), "sampler": sampler}
 
 
 def summarize(runs: list[dict], key: str) -> dict:
@@ -139,6 +152,7 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/time_to_target.json")
     parser.add_argument("--keep", default=None, help="keep each run directory under this folder")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once, one process each")
+    parser.add_argument("--baseline", default=None, help="also run each search with the source tree in DIR")
     parser.add_argument("--one", nargs=3, metavar=("SAMPLER", "SEED", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -154,7 +168,10 @@ def main() -> None:
         f"target: E_c <= {target:.3f} eV/atom "
         f"(relaxed rock-salt ZrC {reference:.3f} eV/atom + {args.tolerance})"
     )
-    jobs = [(s, seed) for seed in range(args.seeds) for s in args.samplers.split(",")]
+    samplers = args.samplers.split(",")
+    if args.baseline:
+        samplers = [name for s in samplers for name in (s, f"{s}@baseline")]
+    jobs = [(s, seed) for seed in range(args.seeds) for s in samplers]
     load_before = os.getloadavg()[0]
     with ThreadPoolExecutor(args.parallel) as pool:
         runs = list(pool.map(lambda job: child_run(job[0], job[1], target, args), jobs))
@@ -170,7 +187,7 @@ def main() -> None:
             f"{r['best_formula']} {r['best_spacegroup']} | {r['best_value_eV_per_atom']:.3f} |"
         )
     summary = {}
-    for sampler in args.samplers.split(","):
+    for sampler in samplers:
         subset = [r for r in runs if r["sampler"] == sampler]
         summary[sampler] = {
             k: summarize(subset, k)
