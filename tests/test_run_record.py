@@ -101,3 +101,32 @@ def test_identity_mismatch_names_each_difference():
     assert identity_mismatch(SETTINGS, dict(SETTINGS)) is None
     text = identity_mismatch(SETTINGS, {**SETTINGS, "nchem": 3, "potential": "chgnet:0.2.0"})
     assert text == "nchem: stored 2 vs given 3, potential: stored 'chgnet:0.3.0' vs given 'chgnet:0.2.0'"
+
+
+def test_a_refused_start_leaves_the_disk_as_it_found_it(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        RunDirectory.start(tmp_path / "new" / "run", SETTINGS, resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="nothing to resume"):
+        RunDirectory.start(tmp_path / "empty", SETTINGS, resume=True)
+    with pytest.raises(InputError, match="--join needs a database server"):
+        RunDirectory.start(tmp_path / "joined" / "run", SETTINGS, join=True)
+    RunDirectory.start(tmp_path / "taken", SETTINGS)
+    before = (tmp_path / "taken" / "study.db").read_bytes()
+    with pytest.raises(InputError, match="a study already exists"):
+        RunDirectory.start(tmp_path / "taken", SETTINGS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "taken"]
+    assert list((tmp_path / "empty").iterdir()) == []
+    assert (tmp_path / "taken" / "study.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (bytes(range(256)) * 40, "is not a SQLite")])
+def test_an_empty_or_corrupt_study_database_is_refused_untouched(tmp_path, content, message):
+    (tmp_path / "settings.json").write_text(json.dumps(SETTINGS))
+    (tmp_path / "study.db").write_bytes(content)
+    attempts = (lambda: RunDirectory.open(tmp_path).study(), lambda: RunDirectory.start(tmp_path, SETTINGS))
+    for attempt in attempts:
+        with pytest.raises(InputError, match=message) as info:
+            attempt()
+        assert "not a readable study database" in str(info.value)
+    assert (tmp_path / "study.db").read_bytes() == content

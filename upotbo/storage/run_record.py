@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 SETTINGS_FILE = "settings.json"
 DB_NAME = "study.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
 SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a stored crystal (validate's default)
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
@@ -279,12 +281,31 @@ class RunDirectory:
         join: bool = False,
     ) -> tuple[RunDirectory, optuna.Study]:
         """Open a run for writing: create (or, with ``resume``/``join``, continue) its study, checked
-        against ``settings``, and record the settings beside it."""
+        against ``settings``, and record the settings beside it. A refused start leaves the disk as
+        it found it: no new folder, no empty database."""
         from upotbo.storage.study_db import open_study, prepare_out_dir
 
         path = Path(out_dir)
+        db = path / DB_NAME
+        if storage is None:
+            if resume and not db.exists():
+                raise InputError(f"nothing to resume: no {DB_NAME} in {str(path)!r}; drop --resume to start")
+            check_database_file(db, missing_ok=True)
+        first_new = None  # the outermost folder this call creates
+        for folder in (path, *path.parents):
+            if folder.exists():
+                break
+            first_new = folder
+        new_db = storage is None and not db.exists()
         prepare_out_dir(path)
-        study = open_study(storage or local_url(path), settings, resume, join=join)
+        try:
+            study = open_study(storage or local_url(path), settings, resume, join=join)
+        except BaseException:
+            if first_new is not None:
+                shutil.rmtree(first_new, ignore_errors=True)
+            elif new_db:
+                db.unlink(missing_ok=True)
+            raise
         write_settings(path, settings)
         return cls(path, settings), study
 
@@ -300,4 +321,23 @@ class RunDirectory:
     def study(self) -> optuna.Study:
         from upotbo.storage.study_db import load_existing
 
+        if not self.settings.get("storage"):
+            check_database_file(self.path / DB_NAME)
         return load_existing(self.url)
+
+
+def check_database_file(db: Path, missing_ok: bool = False) -> None:
+    """Refuse a run database that is missing, empty or not SQLite before anything opens it (opening
+    one would write optuna's tables into it)."""
+    if not db.exists():
+        if missing_ok:
+            return
+        raise InputError(f"{db} does not exist: the run's study database is missing (pass a search's --out)")
+    with open(db, "rb") as fh:
+        header = fh.read(16)
+    if header != SQLITE_HEADER:
+        state = "is empty" if not header else "is not a SQLite database"
+        raise InputError(
+            f"{db} {state}, so not a readable study database (truncated or overwritten?): restore it "
+            f"from a copy, or start a new run in another --out"
+        )
