@@ -130,3 +130,28 @@ def test_an_empty_or_corrupt_study_database_is_refused_untouched(tmp_path, conte
             attempt()
         assert "not a readable study database" in str(info.value)
     assert (tmp_path / "study.db").read_bytes() == content
+
+
+def test_one_writer_per_run_directory_and_a_dead_holder_is_taken_over(tmp_path):
+    """A live process holding the run is named in the refusal; once it is killed (-9), its lock is free."""
+    import signal
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, pathlib; from upotbo.storage.lock import hold_run_lock; "
+         f"hold_run_lock(pathlib.Path({str(run)!r})); print('held', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=rf"in use by host \S+ pid {holder.pid}: .*--join") as info:
+            RunDirectory.start(run, SETTINGS)
+        assert "\n" not in str(info.value) and sorted(p.name for p in run.iterdir()) == [".upotbo.lock"]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    RunDirectory.start(run, SETTINGS)  # the stale lock is taken over
+    assert (run / "study.db").exists()

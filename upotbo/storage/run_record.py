@@ -37,6 +37,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.errors import InputError
 from upotbo.optuna_adapter import tell
+from upotbo.storage.lock import hold_run_lock, release_run_lock
 
 if TYPE_CHECKING:
     from upotbo.potentials.base import Potential
@@ -298,9 +299,14 @@ class RunDirectory:
             first_new = folder
         new_db = storage is None and not db.exists()
         prepare_out_dir(path)
+        took, new_lock = False, False
         try:
+            if storage is None:
+                took, new_lock = hold_run_lock(path)
             study = open_study(storage or local_url(path), settings, resume, join=join)
         except BaseException:
+            if took:
+                release_run_lock(path, remove=new_lock)
             if first_new is not None:
                 shutil.rmtree(first_new, ignore_errors=True)
             elif new_db:
