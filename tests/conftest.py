@@ -20,6 +20,18 @@ def rocksalt(a: str, b: str, lattice: float) -> Structure:
     return Structure.from_spacegroup(225, Lattice.cubic(lattice), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """``upotbo ARGS`` in this process: (exit code, stdout, stderr)."""
+    from upotbo.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own errors exit from inside the parser
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "upotbo.cli", *args], capture_output=True, text=True, timeout=timeout

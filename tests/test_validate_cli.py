@@ -7,10 +7,9 @@ import json
 import sys
 
 import pytest
-from conftest import rocksalt
+from conftest import rocksalt, run_main
 from pymatgen.core import Lattice, Structure
 
-from upotbo.cli import main
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search, SearchConfig
 from upotbo.space import SearchSpace
@@ -27,12 +26,7 @@ def session_cache(tmp_path_factory):
 
 def validate_cli(capsys, *args: str) -> tuple[int, str, str]:
     """``upotbo validate ARGS`` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(["validate", *args])
-    except SystemExit as exc:  # argparse's own errors exit from inside the parser
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(capsys, "validate", *args)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +48,9 @@ def cifs(tmp_path_factory):
         (("--cif", "{d}/missing.cif", "--out", "{d}/o"), "does not exist"),
         (("--cif", "{d}/overlap.cif", "--out", "{d}/o"), "overlap (0.20 Å apart"),
         (("--cif", "{d}/ZrC.cif"), "--cif needs --out"),
-        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--top", "0"), "--top 0 must be positive"),
+        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--top", "0"), "--top 0 is out of range: use 1 or more"),
         (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--dft"), "GPAW is not installed"),
-        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--fmax", "x"), "invalid float value: 'x'"),
+        (("--cif", "{d}/ZrC.cif", "--out", "{d}/o", "--fmax", "x"), "--fmax must be a number, got 'x'"),
     ],
 )
 def test_bad_input(cifs, args, message, capsys, monkeypatch):
@@ -67,6 +61,25 @@ def test_bad_input(cifs, args, message, capsys, monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("upotbo: error:"), err
     assert message in lines[0] and "Traceback" not in err
     assert not (cifs / "o" / "validation.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--fmax", "nan", "--fmax nan must be a finite number"),
+        ("--symprec", "inf", "--symprec inf must be a finite number"),
+        ("--ecut", "0", "--ecut 0 must be positive"),
+        ("--phonon-tol", "-1", "--phonon-tol -1 must be >= 0"),
+        ("--relax-steps", "-1", "--relax-steps -1 is out of range: use 0 or more"),
+    ],
+)
+def test_bad_number_refused_before_anything_is_written(cifs, tmp_path, capsys, flag, value, message):
+    out = tmp_path / "o"
+    code, _, err = validate_cli(capsys, "--cif", str(cifs / "ZrC.cif"), "--out", str(out), flag, value)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("upotbo: error:"), err
+    assert message in lines[0]
+    assert not out.exists()
 
 
 def test_failed_crystal_keeps_reason_others_go_on(cifs, tmp_path, capsys):

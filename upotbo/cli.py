@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from upotbo.cli_args import add_potential_flags, add_run_flags, finite_float, int_in
 from upotbo.errors import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -20,19 +21,6 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 def subcommand(register: Callable[[argparse._SubParsersAction], None]) -> Callable:
     SUBCOMMANDS.append(register)
     return register
-
-
-def _int_in(low: int, high: int, name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{name} {value} is out of range: use {low} to {high}")
-        return value
-
-    return parse
 
 
 @subcommand
@@ -45,40 +33,35 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--element-scale", default="melting",
                    help="order the sampler sees elements in: melting (default) or pettifor")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
-    p.add_argument("--n-init", type=_int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
-    p.add_argument("--steps", type=_int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")
+    p.add_argument("--n-init", type=int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
+    p.add_argument("--steps", type=int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")
+    add_potential_flags(p, relax_steps=40)
     p.add_argument(
-        "--relax-steps",
-        type=_int_in(0, 2000, "--relax-steps"),
-        default=40,
-        help="FIRE steps per candidate, positions and cell (0 = single point)",
+        "--prune-margin",
+        type=finite_float("--prune-margin", "non-negative", "eV/atom above the best; 0 turns pruning off"),
+        default=2.0,
+        help="stop relaxing candidates this far (eV/atom) above the best so far; 0 = never",
     )
-    p.add_argument("--fmax", type=float, default=0.05, help="relaxation force threshold, eV/Å")
-    p.add_argument("--prune-margin", type=float, default=2.0,
-                   help="stop relaxing candidates this far (eV/atom) above the best so far; 0 = never")
-    p.add_argument(
-        "--batch-size",
-        type=_int_in(1, 4096, "--batch-size"),
-        default=32,
-        help="candidates per potential batch",
+    add_run_flags(
+        p, batch_size=32, out="runs/search", out_help="run directory (database, tables, CIFs, plots)"
     )
-    p.add_argument("--seed", type=int, default=0, help="same seed, same run")
-    p.add_argument(
-        "--potential", default="chgnet", help="chgnet (default), chgnet:0.2.0 or chgnet:/path/model"
-    )
-    p.add_argument("--out", default="runs/search", help="run directory (database, tables, CIFs, plots)")
-    p.add_argument("--storage", default=None, help="SQLAlchemy URL instead of OUT/study.db")
-    p.add_argument("--resume", action="store_true", help="continue the study stored in --out/--storage")
     p.add_argument("--join", action="store_true",
                    help="share the --storage study with other upotbo processes (cluster; created if missing)")
-    p.add_argument("--workers", type=_int_in(1, 1024, "--workers"), default=None,
+    p.add_argument("--workers", type=int_in(1, 1024, "--workers"), default=None,
                    help="crystal-building processes (default: the machine's cores)")
-    p.add_argument("--heartbeat", type=float, default=10.0,
-                   help="seconds between heartbeats; a trial silent for 6 is failed and retried")
-    p.add_argument("--target", type=float, default=None, help="stop once a crystal reaches this value")
-    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds (resume later)")
-    p.add_argument("--top", type=_int_in(1, 10**4, "--top"), default=20, help="rows in the top table")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--heartbeat",
+        type=finite_float("--heartbeat", "positive", "seconds between heartbeats, default 10"),
+        default=10.0,
+        help="seconds between heartbeats; a trial silent for 6 is failed and retried",
+    )
+    p.add_argument(
+        "--target",
+        type=finite_float("--target", fix="a value of the property, e.g. -7.5 eV/atom"),
+        default=None,
+        help="stop once a crystal reaches this value",
+    )
+    p.add_argument("--top", type=int_in(1, 10**4, "--top"), default=20, help="rows in the top table")
     p.set_defaults(func=_search)
 
 
@@ -86,7 +69,6 @@ def _search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from upotbo.potentials import load_potential
-    from upotbo.properties import CohesiveEnergy
     from upotbo.report import markdown_table, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
     from upotbo.search.workers import default_workers
@@ -94,17 +76,11 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.storage.study_db import display_url
 
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
-    if args.fmax <= 0:
-        raise InputError(f"--fmax {args.fmax} must be positive: a typical value is 0.05 eV/Å")
-    if not args.heartbeat > 0:
-        raise InputError(f"--heartbeat {args.heartbeat} must be positive seconds (default 10)")
-    if args.prune_margin < 0:
-        raise InputError(f"--prune-margin {args.prune_margin} must be >= 0 eV/atom (0 turns pruning off)")
     potential = load_potential(args.potential)
     search = Search(
         space,
         potential,
-        CohesiveEnergy(),
+        args.prop,
         args.out,
         SearchConfig(
             sampler=args.sampler,
@@ -170,7 +146,7 @@ def _search(args: argparse.Namespace) -> int:
 def _register_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="rewrite the tables, CIFs and plots of a run directory")
     p.add_argument("run_dir")
-    p.add_argument("--top", type=_int_in(1, 10**4, "--top"), default=20)
+    p.add_argument("--top", type=int_in(1, 10**4, "--top"), default=20)
     p.set_defaults(func=_report)
 
 

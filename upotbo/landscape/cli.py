@@ -1,6 +1,7 @@
 """``upotbo landscape``: UMAP maps of the E_c landscape over s, (c, s), (a, c, s), or of a search run.
 
-Wired into ``upotbo.cli`` by ``register``; user errors raise ``InputError`` (one line, exit 2).
+``register`` adds it to the main ``upotbo`` parser (the flags it shares with ``search`` come from
+``upotbo.cli_args``); user errors raise ``InputError`` (one line, exit 2).
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from upotbo.cli_args import add_potential_flags, add_run_flags, int_in
 from upotbo.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``landscape`` subparser (same conventions as ``upotbo search``)."""
-    from upotbo.cli import _int_in
-
     p = sub.add_parser("landscape", help="UMAP map of the E_c landscape (formula, element pair, pool or run)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--formula", help="fixed cell content, e.g. Zr4C4 (paper Fig. 2a)")
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--run", help="a search run directory: place its crystals on the map of its space")
     p.add_argument(
         "--n",
-        type=_int_in(1, 10**7, "--n"),
+        type=int_in(1, 10**7, "--n"),
         default=400,
         help="crystals for --formula, background crystals for --run",
     )
@@ -32,29 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ncomp", type=int, default=2, help="elements per composition (--pool)")
     p.add_argument(
         "--per-point",
-        type=_int_in(1, 10**6, "--per-point"),
+        type=int_in(1, 10**6, "--per-point"),
         default=None,
         help="crystals per stoichiometry (default 100 for --elements, 30 for --pool)",
     )
-    p.add_argument(
-        "--relax-steps",
-        type=_int_in(0, 2000, "--relax-steps"),
-        default=0,
-        help="FIRE steps per crystal before scoring (0 = single point, the paper's maps)",
+    add_potential_flags(p, relax_steps=0)
+    add_run_flags(
+        p, batch_size=100, out=None, out_help="map directory (default runs/landscape-<what>; RUN/landscape)"
     )
-    p.add_argument("--fmax", type=float, default=0.05, help="relaxation force threshold, eV/Å")
-    p.add_argument(
-        "--batch-size",
-        type=_int_in(1, 4096, "--batch-size"),
-        default=100,
-        help="crystals per batch (stored together)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="same seed, same crystals and same map")
-    p.add_argument("--potential", default="chgnet", help="chgnet (default) or chgnet:/path/model")
-    p.add_argument("--out", default=None, help="map directory (default runs/landscape-<what>; RUN/landscape)")
-    p.add_argument("--storage", default=None, help="SQLAlchemy URL instead of OUT/study.db")
-    p.add_argument("--resume", action="store_true", help="continue the map stored in --out/--storage")
-    p.add_argument("--timeout", type=float, default=None, help="stop streaming after this many seconds")
     p.add_argument(
         "--estimate-only",
         action="store_true",
@@ -62,13 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--cif-limit",
-        type=_int_in(0, 10**7, "--cif-limit"),
+        type=int_in(0, 10**7, "--cif-limit"),
         default=2000,
         help="write CIFs for at most this many points (the lowest in E_c)",
     )
     p.add_argument(
         "--dft",
-        type=_int_in(0, 10**4, "--dft"),
+        type=int_in(0, 10**4, "--dft"),
         default=0,
         help="GPAW single points on a seeded subsample of this many crystals (needs upotbo[dft])",
     )
@@ -80,12 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--join-shards",
-        type=_int_in(1, 10**5, "--join-shards"),
+        type=int_in(1, 10**5, "--join-shards"),
         default=None,
         metavar="N",
         help="draw the map from the N complete shards in OUT (no streaming)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=landscape)
 
 
@@ -130,8 +114,6 @@ def landscape(args: argparse.Namespace) -> int:
         raise InputError(
             f"{spec.total} crystals is too few for a UMAP map: use at least {MIN_POINTS} (--n or --per-point)"
         )
-    if args.fmax <= 0:
-        raise InputError(f"--fmax {args.fmax} must be positive: a typical value is 0.05 eV/Å")
     out = _default_out(args)
     if args.join_shards:
         return _join_shards(spec, out, args.join_shards, args.seed, args.relax_steps > 0, args.cif_limit)
@@ -156,6 +138,7 @@ def landscape(args: argparse.Namespace) -> int:
         storage=args.storage,
         resume=args.resume,
         shard=shard,
+        prop=args.prop,
     )
     part = f", shard {shard[0]}/{shard[1]}: {job.total} of them" if args.shard else ""
     mode = f"relaxed {args.relax_steps} steps" if args.relax_steps else "single point"

@@ -1,6 +1,6 @@
 """``upotbo validate RUN_DIR`` / ``upotbo validate --cif a.cif b.cif --out DIR``.
 
-``register(sub)`` adds the subcommand to the main parser (``upotbo.cli``); user errors raise
+``register(sub)`` adds the subcommand to the main ``upotbo`` parser; user errors raise
 ``InputError``, which the main CLI prints as one line with exit status 2.
 """
 
@@ -10,6 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
+from upotbo.cli_args import add_potential_flags, finite_float, int_in
 from upotbo.errors import InputError
 
 
@@ -21,54 +22,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", nargs="?", help="--out folder of a finished search")
     p.add_argument("--cif", nargs="+", default=None, help="validate these CIF files instead of a run")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/validation)")
-    p.add_argument("--top", type=int, default=10, help="distinct compositions to validate (best first)")
-    p.add_argument(
-        "--per-composition",
-        type=int,
-        default=1,
-        help="best crystals per composition; same-crystal duplicates are merged",
-    )
-    p.add_argument("--potential", default="chgnet", help="potential for relaxation, hull and phonons")
-    p.add_argument("--fmax", type=float, default=0.05, help="relaxation force threshold, eV/Å")
-    p.add_argument("--relax-steps", type=int, default=500, help="FIRE step limit (positions and cell)")
-    p.add_argument("--symprec", type=float, default=0.1, help="spglib tolerance, Å")
+    _count(p, "--top", 10, "distinct compositions to validate (best first)")
+    _count(p, "--per-composition", 1, "best crystals per composition; same-crystal duplicates are merged")
+    add_potential_flags(p, relax_steps=500, max_relax_steps=None)
+    _positive(p, "--symprec", 0.1, "Å", "spglib tolerance, Å")
     p.add_argument("--no-phonons", action="store_true", help="skip phonons")
-    p.add_argument("--phonon-min-length", type=float, default=8.0, help="min supercell width, Å")
+    _positive(p, "--phonon-min-length", 8.0, "Å", "min supercell width, Å")
+    _count(p, "--phonon-max-atoms", 100, "cap on supercell atoms (potential memory)")
+    _count(p, "--phonon-mesh", 12, "q-mesh per axis for the lowest frequency")
     p.add_argument(
-        "--phonon-max-atoms", type=int, default=100, help="cap on supercell atoms (potential memory)"
-    )
-    p.add_argument("--phonon-mesh", type=int, default=12, help="q-mesh per axis for the lowest frequency")
-    p.add_argument(
-        "--phonon-tol", type=float, default=0.1, help="stable if the lowest frequency is above -TOL THz"
+        "--phonon-tol",
+        type=finite_float("--phonon-tol", "non-negative", "the default is 0.1 THz"),
+        default=0.1,
+        help="stable if the lowest frequency is above -TOL THz",
     )
     p.add_argument("--dft", action="store_true", help="GPAW PBE single points (needs upotbo[dft])")
     p.add_argument("--dft-relax", action="store_true", help="also relax with GPAW (slow)")
-    p.add_argument("--ecut", type=float, default=500.0, help="GPAW plane-wave cutoff, eV")
-    p.add_argument("--kdensity", type=float, default=4.0, help="GPAW k-point density, points per Å^-1")
+    _positive(p, "--ecut", 500.0, "eV", "GPAW plane-wave cutoff, eV")
+    _positive(p, "--kdensity", 4.0, "points per Å^-1", "GPAW k-point density, points per Å^-1")
     p.set_defaults(func=run)
 
 
+def _count(p: argparse.ArgumentParser, flag: str, default: int, what: str) -> None:
+    p.add_argument(flag, type=int_in(1, None, flag), default=default, help=what)
+
+
+def _positive(p: argparse.ArgumentParser, flag: str, default: float, unit: str, what: str) -> None:
+    fix = f"the default is {default:g} {unit}"
+    p.add_argument(flag, type=finite_float(flag, "positive", fix), default=default, help=what)
+
+
 def _check(args: argparse.Namespace) -> None:
+    """What argparse cannot say per flag: which inputs go together."""
     if (args.run_dir is None) == (args.cif is None):
         raise InputError("give either a run directory or --cif FILE [FILE ...] (one of the two)")
     if args.cif is not None and args.out is None:
         raise InputError("--cif needs --out DIR for the validation outputs")
-    positive = {
-        "--fmax": args.fmax,
-        "--symprec": args.symprec,
-        "--phonon-min-length": args.phonon_min_length,
-        "--ecut": args.ecut,
-        "--kdensity": args.kdensity,
-        "--top": args.top,
-        "--per-composition": args.per_composition,
-        "--phonon-mesh": args.phonon_mesh,
-        "--phonon-max-atoms": args.phonon_max_atoms,
-    }
-    for flag, value in positive.items():
-        if not value > 0:
-            raise InputError(f"{flag} {value} must be positive")
-    if args.relax_steps < 0 or args.phonon_tol < 0:
-        raise InputError("--relax-steps and --phonon-tol must be >= 0")
 
 
 def run(args: argparse.Namespace) -> int:
