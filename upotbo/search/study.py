@@ -35,10 +35,11 @@ from optuna.trial import FrozenTrial, TrialState
 from pymatgen.core import Structure
 
 from upotbo.errors import CandidateFailed
+from upotbo.optuna_adapter import tell
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.mirror import FinishedFront, MirrorStorage, tell
+from upotbo.search.mirror import FinishedFront, MirrorStorage
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Scorer
 from upotbo.search.workers import SYMPREC as SYMPREC  # re-exported: the landscape names groups alike
