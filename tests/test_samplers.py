@@ -140,10 +140,9 @@ def test_fast_density_equals_optunas_log_pdf():
     from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator, _ParzenEstimatorParameters
     from optuna.samplers._tpe.sampler import default_weights
 
-    from upotbo.search.fast_math import use_scipy_special
-    from upotbo.search.parzen import TABLE, FastDensity
+    from upotbo.optuna_adapter import mixture_of
+    from upotbo.search.parzen import TABLE, FastDensity, sample
 
-    use_scipy_special()
     space = {
         "el0": IntDistribution(0, 41),
         "kind": CategoricalDistribution(["a", "b", "c"]),
@@ -169,17 +168,18 @@ def test_fast_density_equals_optunas_log_pdf():
         estimator = _ParzenEstimator(
             observed, space, _ParzenEstimatorParameters(1.0, True, False, default_weights, True)
         )
-        x = estimator._mixture_distribution.sample(np.random.RandomState(1), 500)
+        x = sample(mixture_of(estimator), np.random.RandomState(1), 500)
         x[:3, 2] = [-0.5, 1.5, 0.5]  # share out of [0, 1] twice
         theirs = estimator.log_pdf(estimator._untransform(x))
-        ours = FastDensity(estimator).log_pdf(x)
+        ours = FastDensity(mixture_of(estimator)).log_pdf(x)
         assert np.isneginf(ours[:2]).all() and np.isneginf(theirs[:2]).all()
         np.testing.assert_allclose(ours[2:], theirs[2:], rtol=1e-10, atol=1e-9)
 
 
 def test_sampler_study_sets_parameters_in_place_and_keeps_optunas_checks():
     """MirrorStorage skips optuna's copy-on-write, not its checks; ``tell`` finishes the trial."""
-    from upotbo.search.mirror import MirrorStorage, tell
+    from upotbo.optuna_adapter import study_storage, tell, trial_id
+    from upotbo.search.mirror import MirrorStorage
 
     study = optuna.create_study(storage=MirrorStorage())
     trial = study.ask()
@@ -191,21 +191,10 @@ def test_sampler_study_sets_parameters_in_place_and_keeps_optunas_checks():
         other.suggest_categorical("x", ["a", "b"])
     unit = optuna.distributions.FloatDistribution(0, 1)
     with pytest.raises(RuntimeError, match="finished"):  # a finished trial cannot be changed
-        study._storage.set_trial_param(trial._trial_id, "y", 0.5, unit)
+        study_storage(study).set_trial_param(trial_id(trial), "y", 0.5, unit)
     done = study.trials[0]
     assert done.state == optuna.trial.TrialState.COMPLETE and done.value == 1.5
     assert done.params == {"x": x, "n": n}
-
-
-def test_scipy_special_matches_optunas_own_helpers():
-    from upotbo.search import fast_math
-
-    fast_math.use_scipy_special()
-    x = np.random.default_rng(0).normal(0.0, 15.0, 5000)
-    for name, optuna_version in fast_math.originals().items():
-        arg = -np.abs(x) - 1e-3 if name == "_ndtri_exp" else x
-        ours = fast_math._SCIPY[name](arg)
-        np.testing.assert_allclose(ours, optuna_version(arg), rtol=1e-10, atol=1e-12)
 
 
 def test_space_groups_weighted_by_symmetry():

@@ -14,16 +14,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Container, Sequence
 
-import optuna
 from optuna import distributions
-from optuna.study import Study
-from optuna.study._tell import _tell_with_warning
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import FrozenTrial, TrialState
+
+from upotbo.optuna_adapter import InMemoryStorageInternals
 
 INDEXED = (TrialState.RUNNING, TrialState.WAITING)
 
 
-class MirrorStorage(optuna.storages.InMemoryStorage):
+class MirrorStorage(InMemoryStorageInternals):
     """``InMemoryStorage`` whose ``get_all_trials(states=(RUNNING,))`` (or WAITING) does not scan."""
 
     def __init__(self) -> None:
@@ -32,7 +31,7 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
         self._index: dict[tuple[int, TrialState], dict[int, None]] = {}
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        with self._lock:
+        with self.lock:
             trial_id = super().create_new_trial(study_id, template_trial)
             self._track(trial_id)
             return trial_id
@@ -40,7 +39,7 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
-        with self._lock:
+        with self.lock:
             changed = super().set_trial_state_values(trial_id, state, values)
             self._track(trial_id)
             return changed
@@ -52,10 +51,10 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
         param_value_internal: float,
         distribution: distributions.BaseDistribution,
     ) -> None:
-        with self._lock:
-            trial = self._get_trial(trial_id)
+        with self.lock:
+            trial = self.stored_trial(trial_id)
             self.check_trial_is_updatable(trial_id, trial.state)
-            seen = self._studies[self._trial_id_to_study_id_and_number[trial_id][0]].param_distribution
+            seen = self.seen_distributions(self.trial_position(trial_id)[0])
             if param_name in seen:
                 distributions.check_distribution_compatibility(seen[param_name], distribution)
             seen[param_name] = distribution
@@ -68,15 +67,14 @@ class MirrorStorage(optuna.storages.InMemoryStorage):
         key = tuple(states) if states is not None else ()  # type: ignore[arg-type]
         if len(key) != 1 or key[0] not in INDEXED:
             return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        with self._lock:
-            self._check_study_id(study_id)
-            trials = self._studies[study_id].trials
+        with self.lock:
+            trials = self.stored_trials(study_id)
             found = [trials[number] for number in self._index.get((study_id, key[0]), {})]
         return copy.deepcopy(found) if deepcopy else found
 
     def _track(self, trial_id: int) -> None:
-        study_id, number = self._trial_id_to_study_id_and_number[trial_id]
-        state = self._studies[study_id].trials[number].state
+        study_id, number = self.trial_position(trial_id)
+        state = self.stored_trial(trial_id).state
         for indexed in INDEXED:
             numbers = self._index.setdefault((study_id, indexed), {})
             if state == indexed:
@@ -100,8 +98,3 @@ class FinishedFront:
             self.upto += 1
         return trials[start : self.upto], trials[self.upto :]
 
-
-def tell(study: Study, trial: Trial, value: float | None = None, state: TrialState | None = None) -> None:
-    """``study.tell`` without the deep copy of the finished trial it returns (unused here): with a
-    trial's ~30 distributions, that copy cost more than the rest of the tell."""
-    _tell_with_warning(study, trial, value, state)

@@ -16,22 +16,20 @@ from __future__ import annotations
 
 import heapq
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe.sampler import _split_trials, default_gamma
-from optuna.search_space.group_decomposed import _SearchSpaceGroup
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from upotbo import optuna_adapter as adapter
 from upotbo.errors import InputError
-from upotbo.search.fast_math import use_scipy_special
 from upotbo.search.mirror import FinishedFront
-from upotbo.search.parzen import FastDensity
+from upotbo.search.parzen import FastDensity, sample
 
 N_BEST = 100  # > TPE's largest "good" set (25), so the good set is the exact one
 N_RECENT = 200  # latest finished trials kept as the "rest"
@@ -41,31 +39,6 @@ POOL = 32  # asks' worth of TPE candidates drawn at once
 # (elements and shares), not of the cell size; small cells only relax further in the step budget, and a
 # model of ``natoms`` locked onto 3-atom cells (X2Y), where 1:1 crystals need an even count.
 UNIFORM = ("natoms",)
-
-
-class _Window:
-    """A read-only view of a study whose trial list is the sampler's window (plus RUNNING trials)."""
-
-    def __init__(self, study: Study, window: list[FrozenTrial]) -> None:
-        self._study, self._window = study, window
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(
-        self,
-        deepcopy: bool = True,
-        states: Sequence[TrialState] | None = None,
-        use_cache: bool = False,
-    ) -> list[FrozenTrial]:
-        running = []
-        if states is None or TrialState.RUNNING in states:
-            running = self._study._get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        kept = [t for t in self._window if states is None or t.state in states]
-        return kept + running
-
-    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None):
-        return self._get_trials(deepcopy=deepcopy, states=states)
 
 
 def cell_content(trial: FrozenTrial) -> Any:
@@ -112,7 +85,7 @@ class WindowedTPESampler(TPESampler):
 
     def _starting(self, study: Study) -> bool:
         if not self._started:  # scans the (short) history only until the random start is over
-            done = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+            done = adapter.cached_trials(study, states=(TrialState.COMPLETE,))
             self._started = len(done) >= self._startup
         return not self._started
 
@@ -125,7 +98,7 @@ class WindowedTPESampler(TPESampler):
         unfinished at the last rebuild are looked at), so a rebuild does not rescan the history.
         A rebuild drops the fitted model.
         """
-        trials = study._get_trials(deepcopy=False, states=None, use_cache=True)
+        trials = adapter.cached_trials(study)
         n_all = len(trials)
         if n_all - self._cached[0] >= REFRESH or n_all < self._cached[0]:
             if n_all < self._cached[0]:  # not the study this window was built on
@@ -169,7 +142,7 @@ class WindowedTPESampler(TPESampler):
             return self._uniform_draw(study, trial, param_name, param_distribution)
         if trial.number not in self._drawn:
             if self._starting(study):
-                return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
+                return adapter.tpe_random_sample(self, study, trial, param_name, param_distribution)
             self.window(study)
             self._drawn[trial.number] = {}
         drawn = self._drawn[trial.number]
@@ -189,10 +162,10 @@ class WindowedTPESampler(TPESampler):
         (optuna's RandomSampler transforms the search space at every call: ~20 us a parameter)."""
         kind = type(distribution)
         if kind is FloatDistribution and not distribution.log and distribution.step is None:
-            return float(self._rng.rng.uniform(distribution.low, distribution.high))
+            return float(adapter.tpe_rng(self).uniform(distribution.low, distribution.high))
         if kind is IntDistribution and not distribution.log and distribution.step == 1:
-            return int(self._rng.rng.randint(distribution.low, distribution.high + 1))
-        return self._random_sampler.sample_independent(study, trial, name, distribution)
+            return int(adapter.tpe_rng(self).randint(distribution.low, distribution.high + 1))
+        return adapter.tpe_random_sample(self, study, trial, name, distribution)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
         self._drawn.pop(trial.number, None)
@@ -201,11 +174,8 @@ class WindowedTPESampler(TPESampler):
     def _group_of(self, name: str) -> dict[str, BaseDistribution] | None:
         """optuna's group decomposition of the window's parameters, once per rebuild."""
         if self._groups is None:
-            groups = _SearchSpaceGroup()
-            for t in self._cached[1]:
-                groups.add_distributions(t.distributions)
             self._groups = {}
-            for space in groups.search_spaces:
+            for space in adapter.search_space_groups(t.distributions for t in self._cached[1]):
                 kept = {n: d for n, d in sorted(space.items()) if not d.single() and n not in self._uniform}
                 self._groups.update(dict.fromkeys(kept, kept))
         return self._groups.get(name)
@@ -219,51 +189,51 @@ class WindowedTPESampler(TPESampler):
         the group (its parameter names; hashing the distributions at every draw cost more)."""
         if key not in self._fits:
             self._fits[key] = _Fitted(*self._fit(study, space))
-        fitted, n = self._fits[key], self._n_ei_candidates
+        fitted, n = self._fits[key], adapter.tpe_candidates(self)
         if fitted.used + n > len(fitted.acquisition):  # as many asks as drew this group last window
-            fitted.refill(self._rng.rng, n * max(1, min(POOL, self._uses.get(key, POOL))))
+            fitted.refill(adapter.tpe_rng(self), n * max(1, min(POOL, self._uses.get(key, POOL))))
         fitted.draws += 1
         chunk = fitted.acquisition[fitted.used : fitted.used + n]
         best = fitted.samples[fitted.used + int(np.argmax(chunk))]
         fitted.used += n
         return {name: d.to_external_repr(best[i]) for i, (name, d) in enumerate(space.items())}
 
-    def _fit(self, study: Study, space: dict[str, BaseDistribution]) -> tuple[Any, Any]:
+    def _fit(
+        self, study: Study, space: dict[str, BaseDistribution]
+    ) -> tuple[adapter.Mixture, adapter.Mixture]:
         """Both estimators for ``space``, on the window the trial's first draw refreshed (``_cached``):
         refreshing again here could swap the window under a trial halfway through its groups. The
-        window's split into good and rest (running trials as constant liars) is made once for all
-        its groups."""
-        view: Study = _Window(study, self._cached[1])  # type: ignore[assignment]
+        window's split into good and rest (trials running now join the rest as constant liars) is
+        made once for all its groups."""
         if self._split is None:
-            liars = (TrialState.RUNNING,) if self._constant_liar else ()
-            trials = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE, *liars))
-            n_finished = sum(t.state != TrialState.RUNNING for t in trials)
-            self._split = _split_trials(view, trials, (self._gamma or default_gamma)(n_finished))
+            trials = list(self._cached[1])
+            if adapter.tpe_constant_liar(self):
+                trials += study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            self._split = adapter.tpe_split(self, study, trials)
         below, above = self._split
         return (
-            self._build_parzen_estimator(view, space, below, handle_below=True),
-            self._build_parzen_estimator(view, space, above, handle_below=False),
+            adapter.tpe_mixture(self, study, space, below, below=True),
+            adapter.tpe_mixture(self, study, space, above, below=False),
         )
 
 
 class _Fitted:
     """One group's Parzen estimators and a pool of candidates drawn from the good one, with l/g."""
 
-    def __init__(self, below: Any, above: Any) -> None:
+    def __init__(self, below: adapter.Mixture, above: adapter.Mixture) -> None:
         self.below = below
         self.densities = FastDensity(below), FastDensity(above)
         self.samples: Any = ()  # candidates x parameters, in optuna's internal representation
         self.acquisition: Any = ()
         self.used = self.draws = 0
 
-    def refill(self, rng: Any, size: int) -> None:
-        self.samples = self.below._mixture_distribution.sample(rng, size)
+    def refill(self, rng: np.random.RandomState, size: int) -> None:
+        self.samples = sample(self.below, rng, size)
         self.acquisition = self.densities[0].log_pdf(self.samples) - self.densities[1].log_pdf(self.samples)
         self.used = 0
 
 
 def _tpe(seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
-    use_scipy_special()
     # multivariate + group: model the define-by-run subspaces jointly (composition with its structure);
     # constant liar: a batch of asks does not propose the same point n times.
     with warnings.catch_warnings():

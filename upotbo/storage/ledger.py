@@ -17,9 +17,9 @@ the database once per batch, never once per parameter:
   for exactly one process (row lock and state check);
 - ``new_finished``: the trials other processes finished since the last call, for the sampler.
 
-This writes optuna's tables through optuna's own SQLAlchemy models (``optuna.storages._rdb.models``),
-batching what ``RDBStorage`` would commit row by row; everything it writes is an ordinary optuna
-study that ``optuna.load_study`` and optuna-dashboard read.
+This writes optuna's tables through optuna's own SQLAlchemy models (reached through
+``upotbo.optuna_adapter``), batching what ``RDBStorage`` would commit row by row; everything it writes
+is an ordinary optuna study that ``optuna.load_study`` and optuna-dashboard read.
 """
 
 from __future__ import annotations
@@ -35,10 +35,16 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.distributions import distribution_to_json
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
+from upotbo import optuna_adapter as adapter
+from upotbo.optuna_adapter import (
+    TrialHeartbeatModel,
+    TrialModel,
+    TrialParamModel,
+    TrialUserAttributeModel,
+    TrialValueModel,
+)
 from upotbo.storage.run_record import FailStage
 
 MAX_ATTEMPTS = 3
@@ -50,12 +56,11 @@ class TrialLedger:
     """One process's batched view of the study's trials (see the module docstring)."""
 
     def __init__(self, study: optuna.Study, grace_seconds: float = GRACE_SECONDS) -> None:
-        storage = study._storage
-        backend = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a cache
-        if not isinstance(backend, optuna.storages.RDBStorage):
+        rdb = adapter.rdb_storage(study)
+        if rdb is None:
             raise TypeError("TrialLedger needs an RDB (SQLAlchemy) storage")
-        self.rdb: optuna.storages.RDBStorage = backend
-        self.study_id = study._study_id
+        self.rdb: optuna.storages.RDBStorage = rdb
+        self.study_id = adapter.study_id(study)
         self.grace_seconds = grace_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}"  # user attr ``worker`` of its trials
         self.seen: set[int] = set()  # trial ids already mirrored into this process's sampler
@@ -87,14 +92,14 @@ class TrialLedger:
         if not trials:
             return []
         now = datetime.now()
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             base = self._lock_study_and_count(session)
             if steps is not None:
                 trials = trials[: max(0, steps - (base - self._lost(session)))]
                 if not trials:
                     return []
             rows = [
-                models.TrialModel(
+                TrialModel(
                     study_id=self.study_id,
                     number=base + i,
                     state=TrialState.RUNNING if running else trial.state,
@@ -110,11 +115,11 @@ class TrialLedger:
                 params += _param_rows(row.trial_id, trial)
                 attrs += _attr_rows(row.trial_id, {**trial.user_attrs, "worker": self.worker})
                 values += [] if running else _value_rows(row.trial_id, trial.value)
-            _bulk(session, models.TrialParamModel, params)
-            _bulk(session, models.TrialUserAttributeModel, attrs)
-            _bulk(session, models.TrialValueModel, values)
+            _bulk(session, TrialParamModel, params)
+            _bulk(session, TrialUserAttributeModel, attrs)
+            _bulk(session, TrialValueModel, values)
             if running:
-                _bulk(session, models.TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
+                _bulk(session, TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
             pairs = [(row.trial_id, row.number) for row in rows]
         with self._lock:
             self.seen.update(trial_id for trial_id, _ in pairs)
@@ -129,11 +134,11 @@ class TrialLedger:
         if not done:
             return []
         ids = [trial_id for trial_id, _ in done]
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             rows = {
                 row.trial_id: row
-                for row in session.query(models.TrialModel)
-                .filter(models.TrialModel.trial_id.in_(ids))
+                for row in session.query(TrialModel)
+                .filter(TrialModel.trial_id.in_(ids))
                 .with_for_update()
                 .all()
             }
@@ -147,8 +152,8 @@ class TrialLedger:
                 attrs += _attr_rows(trial_id, trial.user_attrs, skip=self._stored_keys.get(trial_id, ()))
                 row.state = trial.state
                 row.datetime_complete = datetime.now()
-            _bulk(session, models.TrialValueModel, values)
-            _bulk(session, models.TrialUserAttributeModel, attrs)
+            _bulk(session, TrialValueModel, values)
+            _bulk(session, TrialUserAttributeModel, attrs)
         with self._lock:
             self.in_flight.difference_update(ids)
         for trial_id in ids:
@@ -161,9 +166,9 @@ class TrialLedger:
             ids = list(self.in_flight)
         if not ids:
             return
-        with _create_scoped_session(self.rdb.scoped_session) as session:
-            session.query(models.TrialHeartbeatModel).filter(
-                models.TrialHeartbeatModel.trial_id.in_(ids)
+        with adapter.rdb_session(self.rdb) as session:
+            session.query(TrialHeartbeatModel).filter(
+                TrialHeartbeatModel.trial_id.in_(ids)
             ).update({"heartbeat": sqlalchemy.func.current_timestamp()}, synchronize_session=False)
 
     def recover(self, everything: bool = False) -> int:
@@ -172,12 +177,12 @@ class TrialLedger:
         ``everything``: treat every RUNNING trial not in flight here as lost (a solo run resuming
         after a kill knows nobody else is working), instead of waiting for the grace period.
         """
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             now = _server_now(session)
             query = (
-                session.query(models.TrialModel)
-                .filter(models.TrialModel.study_id == self.study_id)
-                .filter(models.TrialModel.state == TrialState.RUNNING)
+                session.query(TrialModel)
+                .filter(TrialModel.study_id == self.study_id)
+                .filter(TrialModel.state == TrialState.RUNNING)
             )
             candidates = [
                 row
@@ -188,9 +193,9 @@ class TrialLedger:
                 return 0
             base = self._lock_study_and_count(session)
             rows = (
-                session.query(models.TrialModel)
-                .filter(models.TrialModel.trial_id.in_([r.trial_id for r in candidates]))
-                .filter(models.TrialModel.state == TrialState.RUNNING)
+                session.query(TrialModel)
+                .filter(TrialModel.trial_id.in_([r.trial_id for r in candidates]))
+                .filter(TrialModel.state == TrialState.RUNNING)
                 .with_for_update()
                 .all()
             )
@@ -204,7 +209,7 @@ class TrialLedger:
                 )
                 _bulk(
                     session,
-                    models.TrialUserAttributeModel,
+                    TrialUserAttributeModel,
                     _attr_rows(
                         row.trial_id,
                         {"fail_stage": FailStage.LOST if retry else FailStage.CRASH, "fail_reason": reason},
@@ -213,13 +218,13 @@ class TrialLedger:
                 row.state = TrialState.FAIL
                 row.datetime_complete = datetime.now()
                 if retry:
-                    copy = models.TrialModel(study_id=self.study_id, number=base, state=TrialState.WAITING)
+                    copy = TrialModel(study_id=self.study_id, number=base, state=TrialState.WAITING)
                     base += 1
                     session.add(copy)
                     session.flush()
                     _bulk(
                         session,
-                        models.TrialParamModel,
+                        TrialParamModel,
                         [
                             {
                                 "trial_id": copy.trial_id,
@@ -232,7 +237,7 @@ class TrialLedger:
                     )
                     _bulk(
                         session,
-                        models.TrialUserAttributeModel,
+                        TrialUserAttributeModel,
                         _attr_rows(copy.trial_id, {"attempt": attempt + 1, "retry_of": row.number}),
                     )
             return len(rows)
@@ -241,12 +246,12 @@ class TrialLedger:
         """Up to ``limit`` WAITING trials, now RUNNING (with a heartbeat) for this process only."""
         if limit <= 0:
             return []
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             rows = (
-                session.query(models.TrialModel)
-                .filter(models.TrialModel.study_id == self.study_id)
-                .filter(models.TrialModel.state == TrialState.WAITING)
-                .order_by(models.TrialModel.trial_id)
+                session.query(TrialModel)
+                .filter(TrialModel.study_id == self.study_id)
+                .filter(TrialModel.state == TrialState.WAITING)
+                .order_by(TrialModel.trial_id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
                 .all()
@@ -256,16 +261,16 @@ class TrialLedger:
                 row.state = TrialState.RUNNING
                 row.datetime_start = datetime.now()
             session.flush()
-            _bulk(session, models.TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
+            _bulk(session, TrialHeartbeatModel, [{"trial_id": row.trial_id} for row in rows])
             _bulk(
                 session,
-                models.TrialUserAttributeModel,
+                TrialUserAttributeModel,
                 [a for row in rows for a in _attr_rows(row.trial_id, {"worker": self.worker})],
             )
-            claimed = [self.rdb._build_frozen_trial_from_trial_model(row) for row in rows]
-        ids = [t._trial_id for t in claimed]
-        for trial in claimed:
-            self._stored_keys[trial._trial_id] = {*trial.user_attrs, "worker"}
+            claimed = [adapter.frozen_trial_from_row(self.rdb, row) for row in rows]
+        ids = [adapter.trial_id(t) for t in claimed]
+        for trial_id, trial in zip(ids, claimed, strict=True):
+            self._stored_keys[trial_id] = {*trial.user_attrs, "worker"}
         with self._lock:
             self.in_flight.update(ids)
             self.seen.update(ids)
@@ -275,32 +280,26 @@ class TrialLedger:
 
     def new_finished(self) -> list[FrozenTrial]:
         """Finished trials this process has not seen yet (other processes' results), in id order."""
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             ids = [
                 trial_id
-                for (trial_id,) in session.query(models.TrialModel.trial_id)
-                .filter(models.TrialModel.study_id == self.study_id)
-                .filter(models.TrialModel.state.in_((TrialState.COMPLETE, TrialState.FAIL)))
+                for (trial_id,) in session.query(TrialModel.trial_id)
+                .filter(TrialModel.study_id == self.study_id)
+                .filter(TrialModel.state.in_((TrialState.COMPLETE, TrialState.FAIL)))
                 .all()
                 if trial_id not in self.seen
             ]
-        if not ids:
-            return []
-        trials = [
-            t
-            for t in self.rdb._get_trials(self.study_id, None, set(ids), max(ids) - 1)
-            if t._trial_id in set(ids)
-        ]
-        self.seen.update(t._trial_id for t in trials)
+        trials = adapter.rdb_trials(self.rdb, self.study_id, ids)
+        self.seen.update(adapter.trial_id(t) for t in trials)
         return trials
 
     def counts(self) -> dict[TrialState, int]:
         """Number of trials per state, straight from the database."""
-        with _create_scoped_session(self.rdb.scoped_session) as session:
+        with adapter.rdb_session(self.rdb) as session:
             rows = (
-                session.query(models.TrialModel.state, sqlalchemy.func.count(models.TrialModel.trial_id))
-                .filter(models.TrialModel.study_id == self.study_id)
-                .group_by(models.TrialModel.state)
+                session.query(TrialModel.state, sqlalchemy.func.count(TrialModel.trial_id))
+                .filter(TrialModel.study_id == self.study_id)
+                .group_by(TrialModel.state)
                 .all()
             )
         return {state: n for state, n in rows}
@@ -308,21 +307,21 @@ class TrialLedger:
     # -- helpers -------------------------------------------------------------------------------------
 
     def _lock_study_and_count(self, session: Any) -> int:
-        models.StudyModel.find_or_raise_by_id(self.study_id, session, for_update=True)
+        adapter.lock_study_row(session, self.study_id)
         return int(
-            session.query(sqlalchemy.func.count(models.TrialModel.trial_id))
-            .filter(models.TrialModel.study_id == self.study_id)
+            session.query(sqlalchemy.func.count(TrialModel.trial_id))
+            .filter(TrialModel.study_id == self.study_id)
             .scalar()
         )
 
     def _lost(self, session: Any) -> int:
         """Trials failed as lost (their WAITING retries count as steps instead)."""
         return int(
-            session.query(sqlalchemy.func.count(models.TrialUserAttributeModel.trial_user_attribute_id))
-            .join(models.TrialModel, models.TrialModel.trial_id == models.TrialUserAttributeModel.trial_id)
-            .filter(models.TrialModel.study_id == self.study_id)
-            .filter(models.TrialUserAttributeModel.key == "fail_stage")
-            .filter(models.TrialUserAttributeModel.value_json == json.dumps(FailStage.LOST))
+            session.query(sqlalchemy.func.count(TrialUserAttributeModel.trial_user_attribute_id))
+            .join(TrialModel, TrialModel.trial_id == TrialUserAttributeModel.trial_id)
+            .filter(TrialModel.study_id == self.study_id)
+            .filter(TrialUserAttributeModel.key == "fail_stage")
+            .filter(TrialUserAttributeModel.value_json == json.dumps(FailStage.LOST))
             .scalar()
         )
 
@@ -386,7 +385,7 @@ def _attr_rows(trial_id: int, attrs: dict[str, Any], skip: Iterable[str] = ()) -
 def _value_rows(trial_id: int, value: float | None) -> list[dict[str, Any]]:
     if value is None:
         return []
-    stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+    stored, kind = adapter.stored_value(value)
     return [{"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind}]
 
 
