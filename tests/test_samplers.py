@@ -29,12 +29,15 @@ def toy_objective(trial: optuna.Trial) -> float:
     return -8.0 + ((a - 30) ** 2 + (b - 12) ** 2) / 100 + abs(n0 - n1) + 3.0 * luck
 
 
-def run(sampler: optuna.samplers.BaseSampler, n: int = 600, batch: int = 16) -> optuna.Study:
-    study = optuna.create_study(sampler=sampler)
+def run(
+    sampler: optuna.samplers.BaseSampler, n: int = 600, batch: int = 16, sign: float = 1.0
+) -> optuna.Study:
+    """The toy, minimized; ``sign=-1``: its negative, maximized (the same problem the other way up)."""
+    study = optuna.create_study(sampler=sampler, direction="minimize" if sign > 0 else "maximize")
     while len(study.trials) < n:
         trials = [study.ask() for _ in range(batch)]
         for t in trials:
-            study.tell(t, toy_objective(t))
+            study.tell(t, sign * toy_objective(t))
     return study
 
 
@@ -55,6 +58,18 @@ def test_window_is_bounded_and_keeps_one_trial_per_cell_content():
     best = min(study.trials, key=lambda t: t.value)
     assert best.number in {t.number for t in window}  # the best crystal is always seen
     assert [t.number for t in window] == sorted(t.number for t in window)
+
+
+def test_a_maximized_study_keeps_the_highest_trial_per_key():
+    """Keyed by one element (42 keys, many trials each): each key's trial in the window is its best,
+    and the best trial is in it, when best means highest."""
+    sampler = tpe(n_best=20, n_recent=50, key=lambda t: t.params["el0"])
+    study = run(sampler, n=400, sign=-1.0)
+    window = sampler.window(study)
+    built_on = study.trials[: sampler._cached[0]]  # the trials of the last rebuild
+    for t in window:
+        assert t.value == max(u.value for u in built_on if u.params["el0"] == t.params["el0"])
+    assert study.best_trial.number in {t.number for t in window}
 
 
 def test_random_start_counts_real_trials_not_the_window():

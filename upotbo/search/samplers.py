@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from upotbo import optuna_adapter as adapter
@@ -104,15 +104,16 @@ class WindowedTPESampler(TPESampler):
             if n_all < self._cached[0]:  # not the study this window was built on
                 self._best, self._front = {}, FinishedFront()
             best = self._best
+            sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0  # sign * value: lower, better
             front, tail = self._front.advance(trials)
             for t in (*front, *tail):  # the tail comes again next time: folding twice changes nothing
                 if t.state == TrialState.COMPLETE:
                     k = t.number if self._key is None else self._key(t)
-                    if k not in best or t.value < best[k].value:
+                    if k not in best or sign * t.value < sign * best[k].value:
                         best[k] = t
             shown = list(best.values())
             if len(shown) > self._n_best + self._n_recent:
-                top = heapq.nsmallest(self._n_best, shown, key=lambda t: t.value)
+                top = heapq.nsmallest(self._n_best, shown, key=lambda t: sign * t.value)
                 latest = heapq.nlargest(self._n_recent, shown, key=lambda t: t.number)
                 shown = list({t.number: t for t in top + latest}.values())
             self._cached = (n_all, sorted(shown, key=lambda t: t.number))
