@@ -27,7 +27,8 @@ def test_paper42_pool():
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"), [("Zr,Xx", "'Xx'"), ("", "empty element pool"), ("zr,c", "'zr'")]
+    ("spec", "message"),
+    [("Zr,Xx", "'Xx'"), ("", "empty element pool"), ("zr,c", "'zr'"), ("Zr,C,Zr", "lists Zr twice")],
 )
 def test_bad_pools(spec, message):
     with pytest.raises(InputError, match=message):

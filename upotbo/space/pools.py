@@ -21,7 +21,7 @@ POOLS: dict[str, tuple[str, ...]] = {
 
 
 def parse_pool(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Turn ``"paper42"`` or ``"Zr,C,N"`` (or a list of symbols) into a tuple of unique symbols."""
+    """Turn ``"paper42"`` or ``"Zr,C,N"`` (or a list of symbols) into a tuple of symbols, each once."""
     if isinstance(spec, str):
         if spec.strip() in POOLS:
             return POOLS[spec.strip()]
@@ -40,6 +40,7 @@ def parse_pool(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
                 f"unknown element symbol {symbol!r} in the pool: use chemical symbols such as "
                 f"Zr, C, N (case matters) or a named pool ({', '.join(POOLS)})"
             )
-        if symbol not in unique:
-            unique.append(symbol)
+        if symbol in unique:
+            raise InputError(f"the pool lists {symbol} twice ({spec!r}): list each element once")
+        unique.append(symbol)
     return tuple(unique)
