@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -122,7 +124,11 @@ def _search(args: argparse.Namespace) -> int:
         result = search.run(args.steps, target=args.target, callbacks=(show,), timeout=args.timeout)
     except KeyboardInterrupt:
         bar.close()
-        print("interrupted: every scored step is stored; continue with --resume", file=sys.stderr)
+        print(
+            f"interrupted after {search.steps} steps, each stored; the batches in flight were dropped "
+            f"(continue with --resume)",
+            file=sys.stderr,
+        )
         write_report(args.out, top=args.top)
         return 130
     bar.close()
@@ -199,11 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # Slurm's warning before SIGKILL: stop as on Ctrl-C
     try:
         return args.func(args)
     except InputError as exc:
         print(f"upotbo: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("upotbo: interrupted: what was stored stays stored; rerun with --resume", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +74,15 @@ class Evaluator:
         self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
         self.prune_margin, self.perturb = prune_margin, perturb
 
-    def _stopper(self, structures: Sequence[Structure], best: float | None):
+    def _stopper(
+        self, structures: Sequence[Structure], best: float | None, cancelled: Callable[[], bool] | None
+    ) -> Callable[[int, int, float], bool] | None:
+        prune = self._pruner(structures, best)
+        if cancelled is None or self.relax_steps == 0:
+            return prune
+        return lambda i, step, energy: cancelled() or (prune is not None and prune(i, step, energy))
+
+    def _pruner(self, structures: Sequence[Structure], best: float | None) -> Callable | None:
         if self.prune_margin is None or best is None or self.relax_steps == 0:
             return None
         sign = 1.0 if self.prop.direction == "minimize" else -1.0
@@ -92,11 +100,17 @@ class Evaluator:
 
         return stop
 
-    def score(self, structures: Sequence[Structure], best: float | None = None) -> list[Scored]:
-        """Score a batch; ``best`` (the best value known so far) enables pruning."""
+    def score(
+        self,
+        structures: Sequence[Structure],
+        best: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[Scored]:
+        """Score a batch; ``best`` (the best value known so far) enables pruning; once ``cancelled()``
+        is true, every relaxation stops at its next step (the batch is being abandoned)."""
         if self.relax_steps > 0 and self.perturb:
             structures = [break_symmetry(s) for s in structures]
-        stop = self._stopper(structures, best)
+        stop = self._stopper(structures, best, cancelled)
         relaxed = relax_batch(self.potential, structures, steps=self.relax_steps, fmax=self.fmax, stop=stop)
         out = []
         for start, r in zip(structures, relaxed, strict=True):

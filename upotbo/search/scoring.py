@@ -21,13 +21,16 @@ import multiprocessing
 import os
 import pickle
 import sys
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from pymatgen.core import Structure
 
 from upotbo.search.evaluate import Evaluator, Scored
+from upotbo.search.processes import child_setup, stop_children
 from upotbo.storage.run_record import describe_crystal, scored_attrs
 
 _INSTALLED: list[Evaluator] = []  # the scoring process's evaluator
@@ -40,6 +43,7 @@ class Scorer:
         self.evaluator = evaluator
         self.in_process = False
         self._pool: Executor | None = None
+        self._cancel = threading.Event()  # a scoring thread's relaxations stop at their next step
 
     def __enter__(self) -> Scorer:
         payload = None
@@ -60,19 +64,27 @@ class Scorer:
         self.in_process = True
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Normally wait for the batch in flight; interrupted or failed, abandon it at once."""
+        if self._pool is None:
+            return
+        if exc_type is not None:
+            self._cancel.set()
+            if self.in_process:
+                stop_children()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, structures: list[Structure], best: float | None, known: list[dict]) -> Future:
         """Score ``structures`` (``best``: the best value so far, for pruning relaxations)."""
         assert self._pool is not None, "use Scorer as a context manager"
         if self.in_process:
             return self._pool.submit(_score_installed, structures, best, known)
-        return self._pool.submit(score_and_describe, self.evaluator, structures, best, known)
+        cancelled = self._cancel.is_set
+        return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
 
 def _install(payload: bytes, threads: int | None) -> None:
+    child_setup()
     if threads:
         import torch
 
@@ -87,7 +99,11 @@ def _score_installed(
 
 
 def score_and_describe(
-    evaluator: Evaluator, structures: list[Structure], best: float | None, known: list[dict]
+    evaluator: Evaluator,
+    structures: list[Structure],
+    best: float | None,
+    known: list[dict],
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
     """The scorer's job: scores, the stored description of each crystal, busy seconds.
 
@@ -95,7 +111,7 @@ def score_and_describe(
     built one), or empty dicts to describe the scored (relaxed) crystal here.
     """
     t0 = time.perf_counter()
-    scored = evaluator.score(structures, best=best)
+    scored = evaluator.score(structures, best=best, cancelled=cancelled)
     described = [
         scored_attrs(k or describe_crystal(s.structure), s.energy, s.initial_value, s.relax_steps)
         if s.error is None

@@ -21,6 +21,7 @@ from pymatgen.core import Structure
 
 from upotbo.crystal import build_structure
 from upotbo.errors import CandidateFailed, InputError
+from upotbo.search.processes import child_setup, stop_children
 from upotbo.space.space import Candidate
 from upotbo.storage.run_record import describe_crystal
 
@@ -95,12 +96,16 @@ class Builder:
     def __enter__(self) -> Builder:
         if self.workers > 0:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=child_setup,
             )
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._pool is not None:
+            if exc_type is not None:  # interrupted or failed: the builds in flight are abandoned
+                stop_children()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

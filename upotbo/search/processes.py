@@ -1,0 +1,39 @@
+"""Helper processes that never outlive the search or print over it.
+
+The build workers and the scoring process are spawned children of the search. A scheduler's
+``kill -9`` (walltime) reaches only the main process: each child therefore asks the kernel for
+SIGKILL when its parent dies (Linux ``PR_SET_PDEATHSIG``), so no worker is left on the node; with
+them gone, multiprocessing's resource tracker sees its pipe close and exits too. Ctrl-C in a
+terminal signals the whole process group: children ignore SIGINT, so only the main process
+reacts (stores what is scored, stops its children) and no worker prints a traceback.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def child_setup() -> None:
+    """Initializer of every worker process (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        parent = os.getppid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+
+def stop_children() -> None:
+    """Kill this process's worker processes at once (an interrupted search abandons the batches in
+    flight instead of waiting minutes for them: a solo run asks them again on ``--resume``)."""
+    for child in multiprocessing.active_children():
+        child.kill()
+    for child in multiprocessing.active_children():
+        child.join(timeout=5)
