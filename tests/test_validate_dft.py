@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import rocksalt
 
+from upotbo.dft import DFTSettings, dft_cohesive
 from upotbo.potentials import relax_batch
-from upotbo.validate import DFTSettings, dft_cohesive
 
 
 @pytest.mark.slow

@@ -119,7 +119,7 @@ def landscape(args: argparse.Namespace) -> int:
         return _join_shards(spec, out, args.join_shards, args.seed, args.relax_steps > 0, args.cif_limit)
     shard = _parse_shard(args.shard) if args.shard else (0, 1)
     if args.dft:
-        from upotbo.validate.dft import require_gpaw
+        from upotbo.dft import require_gpaw
 
         require_gpaw()  # before hours of streaming, not after
     potential = load_potential(args.potential)

@@ -2,7 +2,7 @@
 
 Reads the run database through ``upotbo.storage`` (the same records a search writes), embeds with
 UMAP and draws with ``plot``. Also places a search run on the landscape of its space, and overlays
-DFT single points (``upotbo.validate.dft``) on a seeded subsample of a map.
+DFT single points (``upotbo.dft``) on a seeded subsample of a map.
 """
 
 from __future__ import annotations
@@ -255,9 +255,9 @@ def dft_overlay(points: MapPoints, xy: np.ndarray, n: int, seed: int, out_dir: P
 
 
 def _dft_single_points(log_dir: Path):
-    """GPAW E_c per structure through ``upotbo.validate.dft`` (NaN where GPAW fails on a crystal)."""
+    """GPAW E_c per structure through ``upotbo.dft`` (NaN where GPAW fails on a crystal)."""
+    from upotbo.dft import DFTSettings, dft_cohesive, require_gpaw
     from upotbo.errors import CandidateFailed
-    from upotbo.validate.dft import DFTSettings, dft_cohesive, require_gpaw
 
     require_gpaw()  # one line with the install commands when GPAW is missing
     settings = DFTSettings(**MAP_DFT)

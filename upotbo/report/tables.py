@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pymatgen.io.cif import CifWriter
 
-from upotbo.storage.run_record import SYMPREC, Objective, Record
+from upotbo.cells import SYMPREC
+from upotbo.storage.run_record import Objective, Record
 
 COLUMNS = (
     "rank",

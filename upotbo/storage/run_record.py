@@ -35,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from upotbo.cells import SYMPREC
 from upotbo.errors import InputError
 from upotbo.optuna_adapter import tell
 from upotbo.storage.lock import hold_run_lock, release_run_lock
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 SETTINGS_FILE = "settings.json"
 DB_NAME = "study.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
-SYMPREC = 0.1  # Å, spglib tolerance for naming the space group of a stored crystal (validate's default)
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
     "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "relax_steps",

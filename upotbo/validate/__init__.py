@@ -13,9 +13,9 @@ _WHERE = {
     "Crystal": "inputs",
     "from_cifs": "inputs",
     "from_run": "inputs",
-    "DFTResult": "dft",
-    "DFTSettings": "dft",
-    "dft_cohesive": "dft",
+    "DFTResult": "upotbo.dft",
+    "DFTSettings": "upotbo.dft",
+    "dft_cohesive": "upotbo.dft",
     "PhononResult": "phonons",
     "phonons": "phonons",
     "Reference": "references",
@@ -35,4 +35,5 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    where = _WHERE[name]  # a module of this package, or a whole dotted path (the DFT part's names)
+    return getattr(import_module(where if "." in where else f"{__name__}.{where}"), name)

@@ -62,9 +62,9 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, print the table, return 0 (``InputError`` propagates: the main CLI prints it, exit 2)."""
+    from upotbo.dft import DFTSettings, require_gpaw
     from upotbo.potentials import load_potential
     from upotbo.storage import prepare_out_dir
-    from upotbo.validate.dft import DFTSettings, require_gpaw
     from upotbo.validate.inputs import from_cifs, from_run
     from upotbo.validate.runner import ValidationSettings, validate
     from upotbo.validate.table import markdown

@@ -18,10 +18,10 @@ from typing import Any
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
+from upotbo.cache import lookup, store
+from upotbo.dft import DFTSettings, dft_cohesive, require_gpaw
 from upotbo.errors import CandidateFailed
 from upotbo.potentials import Potential
-from upotbo.validate.cache import lookup, store
-from upotbo.validate.dft import DFTSettings, dft_cohesive, require_gpaw
 from upotbo.validate.hull import Entry, hull_energies, phase_diagram, plot_binary_hull
 from upotbo.validate.inputs import Crystal
 from upotbo.validate.phonons import DISPLACEMENT, MAX_ATOMS, MESH, MIN_LENGTH, TOLERANCE, phonons

@@ -15,7 +15,8 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from upotbo.storage.run_record import SYMPREC  # validate names groups at the search's tolerance
+from upotbo.cells import SYMPREC
+from upotbo.cells import standard_cells as standard_cells  # re-exported: phonons use it from here
 
 
 @dataclass(frozen=True)
@@ -78,19 +79,6 @@ def spacegroup(structure: Structure, symprec: float = SYMPREC) -> tuple[str, int
         return sga.get_space_group_symbol(), sga.get_space_group_number()
     except Exception:
         return "P1", 1
-
-
-def standard_cells(structure: Structure, symprec: float = SYMPREC) -> tuple[Structure, Structure]:
-    """spglib's (conventional, primitive) standard cells, symmetrized to exact positions.
-
-    Both come from one analysis, so they share a Cartesian frame (the phonon path relies on it), and
-    exact symmetry is what GPAW's symmetry analysis needs (a slightly off cell raised
-    ``SymmetryAnalysisBug`` here on a CHGNet-relaxed TiC).
-    """
-    sga = SpacegroupAnalyzer(structure, symprec=symprec)
-    refined = sga.get_refined_structure()
-    sga = SpacegroupAnalyzer(refined, symprec=1e-3)
-    return sga.get_conventional_standard_structure(), sga.get_primitive_standard_structure()
 
 
 def prototype_name(structure: Structure) -> str:

@@ -2,7 +2,8 @@
 atoms, relaxed elemental references): ``$UPOTBO_CACHE`` or ``~/.cache/upotbo``, one JSON file each.
 
 Computing them costs minutes per element and their answer never changes for the same key, so every
-validation after the first reuses them. Writes are atomic (a temp file renamed over the old one).
+validation after the first reuses them. Writes are atomic (a temp file renamed over the old one). It
+lives outside ``validate`` and ``dft`` because both use it and neither should depend on the other's.
 """
 
 from __future__ import annotations
