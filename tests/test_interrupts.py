@@ -18,14 +18,29 @@ import pytest
 SEARCH = ["--pool", "Zr,C,N,B", "--nchem", "3", "--n-init", "8", "--batch-size", "8", "--workers", "2",
           "--relax-steps", "0", "--no-progress"]
 # Relaxations long enough that a batch is still being scored when the signal comes.
-SLOW = ["--pool", "Zr,C,N,B", "--nchem", "4", "--n-init", "16", "--batch-size", "16", "--workers", "1",
-        "--relax-steps", "300", "--fmax", "0.001", "--prune-margin", "0", "--no-progress"]
+SLOW = ["--pool", "Zr,C,N,B", "--nchem", "3", "--n-init", "8", "--batch-size", "8", "--workers", "1",
+        "--relax-steps", "150", "--fmax", "0.001", "--prune-margin", "0", "--no-progress"]
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_search_outlives_its_test():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def start(out: Path, steps: int, options: list[str], resume: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "upotbo.cli", "search", *options, "--steps", str(steps), "--out", str(out)]
-    return subprocess.Popen(cmd + (["--resume"] if resume else []), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd + (["--resume"] if resume else []), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    STARTED.append(proc)
+    return proc
 
 
 def stored(out: Path) -> list[tuple[int, str]]:
@@ -71,8 +86,9 @@ def test_a_signal_to_the_main_process_stops_it_promptly_and_keeps_every_stored_s
     steps numbered without gaps and none RUNNING (the kill test below resumes such runs)."""
     out = tmp_path / "run"
     proc = start(out, 64, SLOW)
-    wait_for(lambda: len(stored(out)) >= 16 or proc.poll() is not None)
+    wait_for(lambda: len(stored(out)) >= 8 or proc.poll() is not None)
     assert proc.poll() is None, proc.stderr.read()
+    time.sleep(2.0)  # well into the next batch's relaxations
     children = family(proc)
     assert len(children) >= 1
     before = len(stored(out))
@@ -108,15 +124,11 @@ def test_kill_9_at_random_moments_loses_nothing_and_leaves_no_process(tmp_path):
 
 def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
     out = tmp_path / "run"
-    first = start(out, 400, SEARCH)
-    try:
-        wait_for(lambda: len(stored(out)) >= 8 or first.poll() is not None)
-        assert first.poll() is None, first.stderr.read()
-        second = start(out, 400, SEARCH, resume=True)
-        _, err = second.communicate(timeout=120)
-        assert second.returncode == 2
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and f"pid {first.pid}" in lines[0] and "--join" in lines[0], err
-    finally:
-        first.kill()
-        first.wait()
+    first = start(out, 4000, SEARCH)
+    wait_for(lambda: len(stored(out)) >= 8 or first.poll() is not None)
+    assert first.poll() is None, first.stderr.read()
+    second = start(out, 4000, SEARCH, resume=True)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"pid {first.pid}" in lines[0] and "--join" in lines[0], err

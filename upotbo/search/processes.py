@@ -19,15 +19,16 @@ import sys
 _PR_SET_PDEATHSIG = 1
 
 
-def child_setup() -> None:
-    """Initializer of every worker process (see the module docstring)."""
+def child_setup(parent: int) -> None:
+    """Initializer of every worker process (see the module docstring); ``parent``: the search's pid.
+
+    A parent killed while the child was still starting (importing for seconds) is noticed here: the
+    child has been re-parented by then, so it exits instead of waiting forever for work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
-        parent = os.getppid()
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def stop_children() -> None:

@@ -60,7 +60,7 @@ class Scorer:
             threads = min(threads, sys.modules["torch"].get_num_threads())
         spawn = multiprocessing.get_context("spawn")  # not fork: torch's thread pools are live here
         self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_install,
-                                         initargs=(payload, threads))
+                                         initargs=(payload, threads, os.getpid()))
         self.in_process = True
         return self
 
@@ -83,8 +83,8 @@ class Scorer:
         return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
 
-def _install(payload: bytes, threads: int | None) -> None:
-    child_setup()
+def _install(payload: bytes, threads: int | None, parent: int) -> None:
+    child_setup(parent)
     if threads:
         import torch
 

@@ -99,6 +99,7 @@ class Builder:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=child_setup,
+                initargs=(os.getpid(),),
             )
         return self
 
