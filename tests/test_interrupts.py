@@ -14,12 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+pytestmark = pytest.mark.slow  # ~5 min of real searches started and killed; .ci/run runs them
+
 # Single points (scored in a process of their own) with two build workers: every kind of child.
 SEARCH = ["--pool", "Zr,C,N,B", "--nchem", "3", "--n-init", "8", "--batch-size", "8", "--workers", "2",
           "--relax-steps", "0", "--no-progress"]
 # Relaxations long enough that a batch is still being scored when the signal comes.
 SLOW = ["--pool", "Zr,C,N,B", "--nchem", "3", "--n-init", "8", "--batch-size", "8", "--workers", "1",
-        "--relax-steps", "150", "--fmax", "0.001", "--prune-margin", "0", "--no-progress"]
+        "--relax-steps", "60", "--fmax", "0.001", "--prune-margin", "0", "--no-progress"]
 
 
 STARTED: list[subprocess.Popen] = []
