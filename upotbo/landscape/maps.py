@@ -8,11 +8,9 @@ DFT single points (``upotbo.dft``) on a seeded subsample of a map.
 from __future__ import annotations
 
 import csv
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -24,6 +22,7 @@ from upotbo.errors import InputError
 from upotbo.landscape.embed import umap_2d
 from upotbo.landscape.plot import plot_landscape, plot_parity, plot_run_overlay
 from upotbo.landscape.sampling import MapSpec
+from upotbo.storage.run_record import Record
 
 CIF_LIMIT = 2000  # a CIF per point up to this many points; beyond, CIFs for the lowest this many
 # GPAW settings of the map overlay: coarser than validation's (500 eV, k-density 4) because random
@@ -34,9 +33,9 @@ MAP_DFT = {"ecut": 400.0, "kdensity": 2.5}
 
 @dataclass
 class MapPoints:
-    """The scored crystals of a map, in slot order (arrays line up)."""
+    """The scored crystals of a map, in slot order (arrays line up with the records)."""
 
-    trials: list[optuna.trial.FrozenTrial]
+    records: list[Record]
     values: np.ndarray
     embedding: np.ndarray
     slots: np.ndarray
@@ -56,18 +55,15 @@ class MapPoints:
             len(trials), dim
         )
         slots = np.array([t.user_attrs["slot"] for t in trials], dtype=int)
-        return cls(trials, values, embedding, slots)
-
-    def attr(self, key: str) -> list[Any]:
-        return [t.user_attrs[key] for t in self.trials]
+        return cls([Record.from_trial(t) for t in trials], values, embedding, slots)
 
     def structure(self, i: int) -> Structure:
-        return Structure.from_dict(json.loads(self.trials[i].user_attrs["structure"]))
+        return self.records[i].structure
 
     def label(self, i: int) -> str:
-        a = self.trials[i].user_attrs
-        formula = Composition(a["cell_formula"]).formula.replace(" ", "")  # Zr4C4, not C4Zr4
-        return f"{formula} {a['spacegroup']} ({a['spacegroup_number']}), {self.values[i]:.2f} eV/atom"
+        r = self.records[i]
+        formula = Composition(r.cell_formula).formula.replace(" ", "")  # Zr4C4, not C4Zr4
+        return f"{formula} {r.spacegroup} ({r.spacegroup_number}), {self.values[i]:.2f} eV/atom"
 
 
 @dataclass(frozen=True)
@@ -133,22 +129,21 @@ def write_map(
                 "cif",
             ]
         )
-        for i, trial in enumerate(points.trials):
-            a = trial.user_attrs
+        for i, r in enumerate(points.records):
             cif = ""
             if i in with_cif:
-                cif = f"cifs/{a['slot']:07d}_{a['cell_formula']}.cif"
+                cif = f"cifs/{points.slots[i]:07d}_{r.cell_formula}.cif"
                 CifWriter(points.structure(i)).write_file(out_dir / cif)
             writer.writerow(
                 [
-                    a["slot"],
-                    trial.number,
+                    points.slots[i],
+                    r.number,
                     f"{xy[i, 0]:.4f}",
                     f"{xy[i, 1]:.4f}",
                     f"{points.values[i]:.4f}",
-                    a["cell_formula"],
-                    a["spacegroup"],
-                    a["spacegroup_number"],
+                    r.cell_formula,
+                    r.spacegroup,
+                    r.spacegroup_number,
                     groups[i] if groups else spec.label(0),
                     cif,
                 ]
