@@ -31,17 +31,18 @@ from pymatgen.core import Structure
 from upotbo.potentials import load_potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search
-from upotbo.search.study import STAGES, SearchConfig
+from upotbo.search.study import STAGES, SearchConfig, StudyAccess
 from upotbo.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
 
 
-def _search(potential, out: Path, args, **kwargs) -> Search:
+def _search(potential, out: Path, args, resume: bool = False, **kwargs) -> Search:
     space = SearchSpace.create(args.pool, 2, 5)
     options = dict(n_init=200, relax_steps=0, batch_size=args.batch_size, seed=args.seed) | kwargs
-    return Search(space, potential, CohesiveEnergy(), out, SearchConfig(**options))
+    access = StudyAccess(resume=resume)
+    return Search(space, potential, CohesiveEnergy(), out, SearchConfig(**options), access)
 
 
 class _Reference:
@@ -60,7 +61,7 @@ class _Reference:
     def __call__(self, progress) -> None:
         t0 = time.perf_counter()
         self.marks.append((progress.elapsed - self.paused, progress.steps))
-        self.stages.append(dict(self.search.seconds))
+        self.stages.append(dict(self.search.timings.seconds))
         complete = self.search.completed()
         new, self.seen = complete[self.seen :], len(complete)
         structures = [Structure.from_dict(json.loads(t.user_attrs["structure"])) for t in new]

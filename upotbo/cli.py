@@ -198,9 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    # spglib's C library prints "spglib: ... failed." on stderr for cells it cannot symmetrize, which
-    # users read as errors; the search records such crystals as P1 (workers inherit this).
-    os.environ.setdefault("SPGLIB_WARNING", "OFF")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
