@@ -197,6 +197,7 @@ def _stored(db: str) -> list[tuple[int, str]]:
         return []
 
 
+@pytest.mark.slow  # 46 s; the kill -9 chaos test in test_interrupts.py covers it too (.ci/run runs both)
 def test_kill_9_then_resume(tmp_path):
     """A real run killed with SIGKILL mid-search resumes: nothing lost, nothing counted twice."""
     out = tmp_path / "run"

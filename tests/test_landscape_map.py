@@ -77,6 +77,7 @@ def _stored_slots(db: Path) -> list[int]:
         return []
 
 
+@pytest.mark.slow  # ~1 min of a map killed and resumed; .ci/run runs it after the default suite
 def test_resume_after_kill_loses_nothing(tmp_path, capsys):
     out = tmp_path / "map"
     args = ["--formula", "Zr2C2", "--n", "30", "--batch-size", "5", "--out", str(out), "--no-progress"]
