@@ -34,7 +34,6 @@ from upotbo.storage.run_record import (
     FailStage,
     RunDirectory,
     describe_crystal,
-    local_url,
     mark_failed,
     run_settings,
     scored_attrs,
@@ -118,8 +117,8 @@ class LandscapeJob:
             storage=storage,
             n_init=0,
         )
-        self.url = storage or local_url(self.out_dir)
         self.run_dir, self.record = RunDirectory.start(self.out_dir, self.settings, storage, resume=resume)
+        self.url = self.run_dir.url
         stored_map = self.record.user_attrs.get("settings", {}).get("landscape")
         if resume and stored_map != self.settings["landscape"]:
             raise InputError(
