@@ -38,6 +38,8 @@ FAST = ["--steps", "4", "--n-init", "2", "--relax-steps", "0", "--batch-size", "
         (["--element-scale", "alphabet"], "unknown element scale 'alphabet'"),
         (["--out", "/proc/upotbo-cannot-write"], "is not writable"),
         (["--resume"], "nothing to resume"),
+        (["--threads", "0"], "--threads 0 is out of range: use 1 to 1024"),
+        (["--threads", "two"], "--threads must be a whole number, got 'two'"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, args, message):

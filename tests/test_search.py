@@ -174,3 +174,16 @@ def test_irun_stops_when_the_caller_stops_and_resume_goes_on(chgnet, tmp_path):
     again = _search(chgnet, tmp_path, n_init=4, relax_steps=0, batch_size=4, seed=4, resume=True)
     assert again.steps == 4 and again.run(12).steps == 12
     assert [t.number for t in load_existing(local_url(tmp_path)).trials] == list(range(12))
+
+
+def test_threads_caps_the_potential_threads(chgnet, tmp_path):
+    """``threads=1``: the relaxations run torch on one thread, however many cores are free."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _search(chgnet, tmp_path, sampler="random", n_init=0, relax_steps=2, batch_size=4, threads=1).run(4)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -50,7 +50,10 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--join", action="store_true",
                    help="share the --storage study with other upotbo processes (cluster; created if missing)")
     p.add_argument("--workers", type=int_in(1, 1024, "--workers"), default=None,
-                   help="crystal-building processes (default: the machine's cores)")
+                   help="crystal-building processes (default: --threads)")
+    p.add_argument("--threads", type=int_in(1, 1024, "--threads"), default=None,
+                   help="cores this search may use (default: its CPU set, OMP_NUM_THREADS or container "
+                        "quota); torch runs on those other processes leave free")
     p.add_argument(
         "--heartbeat",
         type=finite_float("--heartbeat", "positive", "seconds between heartbeats, default 10"),
@@ -73,7 +76,7 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.potentials import load_potential
     from upotbo.report import markdown_table, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
-    from upotbo.search.workers import default_workers
+    from upotbo.search.cores import available_cores
     from upotbo.space import SearchSpace
     from upotbo.storage.study_db import display_url
 
@@ -92,7 +95,8 @@ def _search(args: argparse.Namespace) -> int:
             fmax=args.fmax,
             prune_margin=args.prune_margin or None,
             batch_size=args.batch_size,
-            workers=args.workers or default_workers(),
+            workers=args.workers or args.threads or available_cores(),
+            threads=args.threads,
         ),
         StudyAccess(
             storage=args.storage,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 
 from pymatgen.core import Structure
 
+from upotbo.search.cores import set_torch_threads
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.processes import child_setup, stop_children
 from upotbo.storage.run_record import describe_crystal, scored_attrs
@@ -55,12 +55,9 @@ class Scorer:
         if payload is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="upotbo-score")
             return self
-        threads = max(1, (os.cpu_count() or 2) - 1)
-        if "torch" in sys.modules:  # never more than this process was given
-            threads = min(threads, sys.modules["torch"].get_num_threads())
         spawn = multiprocessing.get_context("spawn")  # not fork: torch's thread pools are live here
         self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_install,
-                                         initargs=(payload, threads, os.getpid()))
+                                         initargs=(payload, os.getpid()))
         self.in_process = True
         return self
 
@@ -74,27 +71,30 @@ class Scorer:
                 stop_children()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, structures: list[Structure], best: float | None, known: list[dict]) -> Future:
-        """Score ``structures`` (``best``: the best value so far, for pruning relaxations)."""
+    def submit(
+        self, structures: list[Structure], best: float | None, known: list[dict], cores: int = 1
+    ) -> Future:
+        """Score ``structures`` (``best``: the best value so far, for pruning relaxations) on ``cores``.
+
+        A scoring process leaves one of them to the main thread's sampler and the build workers.
+        """
         assert self._pool is not None, "use Scorer as a context manager"
         if self.in_process:
-            return self._pool.submit(_score_installed, structures, best, known)
+            return self._pool.submit(_score_installed, structures, best, known, max(1, cores - 1))
+        set_torch_threads(cores)
         cancelled = self._cancel.is_set
         return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
 
-def _install(payload: bytes, threads: int | None, parent: int) -> None:
+def _install(payload: bytes, parent: int) -> None:
     child_setup(parent)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     _INSTALLED[:] = [pickle.loads(payload)]
 
 
 def _score_installed(
-    structures: list[Structure], best: float | None, known: list[dict]
+    structures: list[Structure], best: float | None, known: list[dict], threads: int
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
+    set_torch_threads(threads)
     return score_and_describe(_INSTALLED[0], structures, best, known)
 
 

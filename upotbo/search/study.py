@@ -38,6 +38,7 @@ from upotbo.errors import CandidateFailed
 from upotbo.optuna_adapter import frozen_trial, tell, trial_id
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
+from upotbo.search.cores import CoreShare, available_cores
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.mirror import FinishedFront, MirrorStorage
 from upotbo.search.samplers import make_sampler
@@ -56,7 +57,8 @@ STAGES = ("sampler", "build", "score", "describe", "storage")
 class SearchConfig:
     """How candidates are drawn and scored: the sampler, its random start and seed, the in-loop
     relaxation (FIRE steps, force threshold in eV/Å, pruning margin in the property's unit), the
-    potential's batch size and the crystal-building processes (0 = build in this process)."""
+    potential's batch size, the crystal-building processes (0 = build in this process) and the cores
+    the search may use (None: ``available_cores()``; torch runs on those other processes leave free)."""
 
     sampler: str = "tpe"
     n_init: int = 200
@@ -66,6 +68,7 @@ class SearchConfig:
     prune_margin: float | None = 2.0
     batch_size: int = 32
     workers: int = 0
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ class Search:
         self.potential_calls = 0
         self.timings = Timings()
         self._last_recover = time.monotonic()
+        self.cores = CoreShare(config.threads or available_cores())
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -375,7 +379,9 @@ class Search:
             if scoring.structures:
                 best = self.best()
                 best_value = best.value if best else None
-                scoring.future = scorer.submit(scoring.structures, best_value, scoring.described)
+                scoring.future = scorer.submit(
+                    scoring.structures, best_value, scoring.described, self.cores.threads()
+                )
         return scoring
 
     def _finish(self, batch: _Batch, scoring: _Scoring) -> None:

@@ -37,11 +37,6 @@ class Built:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def default_workers() -> int:
-    """The machine's cores (what ``--workers`` defaults to)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def check_workers(workers: int) -> int:
     if not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers={workers!r}: use a whole number of build processes, 0 = build inline")

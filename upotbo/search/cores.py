@@ -1,0 +1,123 @@
+"""How many cores a search may use, and how many of them other processes leave it right now.
+
+A search's torch threads spin at OpenMP barriers while they wait for each other. Alone that is what
+makes the small force calls of a relaxation fast; next to another busy process on the same cores the
+spinning threads take turns with the other process's and every barrier waits a time slice: two
+default searches on 2 cores each ran about six times slower than one alone (256 steps: 180-188 s
+each, 31 s alone). Measured side by side (``benchmarks/two_searches.py``), two searches each
+ran in 42-46 s on one torch thread, 39-45 s with ``OMP_WAIT_POLICY=PASSIVE``, but passive waiting
+also slowed a search alone by a quarter. So the thread count follows the load instead: before each
+batch the search reads how busy its CPUs were since the last batch (``/proc/stat``) minus its own
+processes' share (``/proc/PID/stat``), and runs torch on the cores left, at least one. The count
+changes no result: the potential's values are the same on one thread or two.
+
+The budget itself (``--threads``; by default ``available_cores``) is the smallest of the CPUs this
+process may run on (``sched_getaffinity``: Slurm's and taskset's CPU sets), ``OMP_NUM_THREADS`` when
+set, and a container's CPU quota (cgroup v2 ``cpu.max``).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+from upotbo.errors import InputError
+
+_PROC = Path("/proc")
+_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+MIN_INTERVAL = 1.0  # seconds: a shorter look at /proc/stat is noise, keep the last answer
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU set, ``OMP_NUM_THREADS``, the container quota: the least."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        cores = min(cores, int(omp))
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def _cgroup_quota() -> float | None:
+    """cgroup v2 ``cpu.max`` ("QUOTA PERIOD", or "max PERIOD" for none) as a number of cores."""
+    try:
+        quota, period = _CGROUP_CPU_MAX.read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def set_torch_threads(threads: int) -> None:
+    """Run torch (when this process uses it) on ``threads`` threads."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+class CoreShare:
+    """The cores of a ``budget`` that other processes leave free, read again at most once a second."""
+
+    def __init__(self, budget: int) -> None:
+        if not isinstance(budget, int) or budget < 1:
+            raise InputError(f"threads={budget!r}: give a whole number of cores, at least 1")
+        self.budget = budget
+        self._cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._free = budget
+        self._last = self._sample()
+
+    def threads(self) -> int:
+        """Cores free for this search now: its budget, less what others kept busy since the last look."""
+        now = self._sample()
+        if now is None or self._last is None:
+            return self._free
+        wall = now[0] - self._last[0]
+        if wall < MIN_INTERVAL:
+            return self._free
+        busy = (now[1] - self._last[1]) / self._tick / wall
+        own = (now[2] - self._last[2]) / self._tick / wall
+        others = max(0.0, busy - own)
+        self._free = max(1, min(self.budget, round(len(self._cpus) - others)))
+        self._last = now
+        return self._free
+
+    def _sample(self) -> tuple[float, int, int] | None:
+        """(monotonic seconds, busy ticks of this process's CPUs, ticks of this process and its children)."""
+        try:
+            busy = _busy_ticks(self._cpus)
+            own = sum(_process_ticks(pid) for pid in _own_pids())
+        except (OSError, ValueError, IndexError):
+            return None  # no /proc (not Linux): the budget, unadjusted
+        return time.monotonic(), busy, own
+
+
+def _busy_ticks(cpus: list[int]) -> int:
+    """Ticks the given CPUs spent on anything but idling, since boot."""
+    wanted = {f"cpu{i}" for i in cpus}
+    total = 0
+    for line in (_PROC / "stat").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
+            total += user + nice + system + irq + softirq + steal
+    return total
+
+
+def _own_pids() -> list[int]:
+    return [os.getpid()] + [child.pid for child in multiprocessing.active_children() if child.pid]
+
+
+def _process_ticks(pid: int) -> int:
+    """User + system ticks of one process, all its threads (0 if it has just exited)."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except FileNotFoundError:
+        return 0
+    fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
