@@ -29,7 +29,8 @@ def test_available_cores_is_the_least_of_cpu_set_omp_and_quota(monkeypatch, tmp_
     assert available_cores() == 4
     quota = tmp_path / "cpu.max"
     monkeypatch.setattr(cores, "_CGROUP_CPU_MAX", quota)
-    for text, expected in [("max 100000", 4), ("150000 100000", 2), ("50000 100000", 1), ("900000 100000", 4)]:
+    quotas = [("max 100000", 4), ("150000 100000", 2), ("50000 100000", 1), ("900000 100000", 4)]
+    for text, expected in quotas:
         quota.write_text(text + "\n")
         assert available_cores() == expected, text
 

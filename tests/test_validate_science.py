@@ -10,9 +10,9 @@ import pytest
 from conftest import rocksalt
 from pymatgen.core import Lattice, Structure
 
+from upotbo.crystal.prototypes import merge_duplicates, prototype_name
 from upotbo.potentials import relax_batch
 from upotbo.validate import Crystal, ValidationSettings, validate
-from upotbo.validate.symmetry import merge_duplicates, prototype_name
 
 
 @pytest.fixture(scope="module")

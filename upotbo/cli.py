@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 
-from upotbo.cli_args import add_potential_flags, add_run_flags, finite_float, int_in
+from upotbo.cli_args import add_potential_flags, add_run_flags, constraint_type, finite_float, int_in
 from upotbo.errors import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -67,6 +67,12 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
         help="stop once a crystal reaches this value",
     )
     p.add_argument("--top", type=int_in(1, 10**4, "--top"), default=20, help="rows in the top table")
+    p.add_argument("--constraint", dest="constraints", type=constraint_type, action="append", default=[],
+                   metavar="NAME<=VALUE",
+                   help="keep a property within a bound, e.g. 'e_above_hull<=0.05' (repeatable); "
+                        "crystals outside are stored and shown apart")
+    p.add_argument("--competing", nargs="+", default=[], metavar="CIF",
+                   help="competing phases (CIFs) for the e_above_hull hull, relaxed with the same potential")
     p.set_defaults(func=_search)
 
 
@@ -74,13 +80,15 @@ def _search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from upotbo.potentials import load_potential
-    from upotbo.report import markdown_table, write_report
+    from upotbo.properties.thermo import use_competing
+    from upotbo.report import constrained_names, markdown_table, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
     from upotbo.search.cores import available_cores
     from upotbo.space import SearchSpace
     from upotbo.storage.study_db import display_url
 
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
+    use_competing(args.competing, [args.prop, *(c.prop for c in args.constraints)])
     potential = load_potential(args.potential)
     search = Search(
         space,
@@ -105,6 +113,7 @@ def _search(args: argparse.Namespace) -> int:
             heartbeat_seconds=args.heartbeat,
             grace_seconds=6 * args.heartbeat,
         ),
+        args.constraints,
     )
     objective = search.objective
     bar = tqdm(
@@ -146,7 +155,10 @@ def _search(args: argparse.Namespace) -> int:
             f"best: {result.best_formula} at step {result.best_step}, "
             f"{objective.label} = {result.best_value:.3f} {objective.unit}"
         )
-    print(markdown_table(rows[:10], objective))
+    elif args.constraints:
+        met = ", ".join(c.text for c in args.constraints)
+        print(f"no crystal met the constraints yet ({met}): the best that break them are in top.md")
+    print(markdown_table(rows[:10], objective, constrained_names(search.settings.get("constraints", []))))
     study = "study.db" if args.storage is None else f"the study in {display_url(args.storage)}"
     print(f"outputs in {args.out}: top.csv, top.md, cifs/, convergence.png, compositions.png, {study}")
     return 0
@@ -161,11 +173,12 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from upotbo.report import markdown_table, write_report
+    from upotbo.report import constrained_names, markdown_table, write_report
     from upotbo.storage import RunDirectory
 
     rows = write_report(args.run_dir, top=args.top)
-    print(markdown_table(rows, RunDirectory.open(args.run_dir).objective))
+    run = RunDirectory.open(args.run_dir)
+    print(markdown_table(rows, run.objective, constrained_names(run.settings.get("constraints", []))))
     return 0
 
 

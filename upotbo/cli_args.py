@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from upotbo.properties import Property
+    from upotbo.properties.constraints import Constraint
 
 Bound = Literal["finite", "positive", "non-negative"]
 
@@ -61,12 +62,25 @@ def finite_float(name: str, bound: Bound = "finite", fix: str = "") -> Callable[
 
 
 def property_type(name: str) -> Property:
-    """An argparse type: the registered property called ``name`` (a ``Property``), unknown names refused."""
-    from upotbo.errors import InputError
+    """An argparse type: the registered property ``NAME`` or ``NAME:min``/``NAME:max`` (a ``Property``),
+    unknown names refused."""
     from upotbo.properties import get_property
 
+    return _argument(get_property, name)
+
+
+def constraint_type(text: str) -> Constraint:
+    """An argparse type: ``NAME<=VALUE`` or ``NAME>=VALUE`` (a ``Constraint``)."""
+    from upotbo.properties.constraints import parse_constraint
+
+    return _argument(parse_constraint, text)
+
+
+def _argument(parse: Callable[[str], Any], text: str) -> Any:
+    from upotbo.errors import InputError
+
     try:
-        return get_property(name)
+        return parse(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -104,7 +118,8 @@ def add_run_flags(p: argparse.ArgumentParser, *, batch_size: int, out: str | Non
         type=property_type,
         default="cohesive_energy",
         metavar="NAME",
-        help=f"property to optimise, one of: {', '.join(PROPERTIES)} (default cohesive_energy)",
+        help=f"property to optimise, one of: {', '.join(PROPERTIES)} (default cohesive_energy); "
+        "NAME:min or NAME:max sets its direction",
     )
     p.add_argument(
         "--batch-size",

@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import TPESampler
+from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
 from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions
 from optuna.samplers._tpe.sampler import _split_trials, default_gamma
@@ -251,3 +252,19 @@ def rdb_trials(rdb: optuna.storages.RDBStorage, study_id: int, ids: Iterable[int
         return []
     trials = rdb._get_trials(study_id, None, wanted, max(wanted) - 1)
     return [t for t in trials if t._trial_id in wanted]
+
+
+# -- constraints -------------------------------------------------------------------------------------
+
+
+def set_constraints(study: optuna.Study, trial: Trial, values: Sequence[float]) -> None:
+    """Record a running trial's constraint values (<= 0: met) where TPE's split reads them
+    (``trial.constraints``), as ``TPESampler(constraints_func=...)`` does after a tell."""
+    study._storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, tuple(values))
+
+
+def with_constraints(trial: FrozenTrial, values: Sequence[float]) -> FrozenTrial:
+    """The same for a finished trial brought in from storage (before ``add_trials``), which no tell of
+    this process saw."""
+    trial.system_attrs[_CONSTRAINTS_KEY] = tuple(values)
+    return trial

@@ -1,24 +1,84 @@
-"""Target properties (each a name, a unit, a direction and a label), found by name in one registry."""
+"""Target properties (each a name, a unit, a direction and a label), found by name in one registry.
+
+``get_property("density:min")`` overrides a property's direction; ``register_property`` adds any
+function of the relaxed crystal and the potential under a name of its own, for ``--property`` too
+when the registering module is imported first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pymatgen.core import Structure
 
 from upotbo.errors import InputError
-from upotbo.properties.base import Property
+from upotbo.potentials.base import Potential
+from upotbo.properties.base import Direction, Property
 from upotbo.properties.cohesive import CohesiveEnergy, cohesive_energy, isolated_atom_energies
+from upotbo.properties.custom import FunctionProperty
+from upotbo.properties.mechanical import BulkModulus, Hardness, ShearModulus
+from upotbo.properties.structural import Density, VolumePerAtom
+from upotbo.properties.thermo import EnergyAboveHull, FormationEnergy
 
-PROPERTIES: dict[str, type[Property]] = {"cohesive_energy": CohesiveEnergy}
+PROPERTIES: dict[str, Callable[[], Property]] = {
+    cls.name: cls
+    for cls in (
+        CohesiveEnergy,
+        FormationEnergy,
+        EnergyAboveHull,
+        BulkModulus,
+        ShearModulus,
+        Hardness,
+        Density,
+        VolumePerAtom,
+    )
+}
+DIRECTIONS: dict[str, Direction] = {"min": "minimize", "max": "maximize"}
 
 
-def get_property(name: str) -> Property:
-    """The property registered as ``name`` (what ``--property`` takes)."""
+def get_property(spec: str) -> Property:
+    """The property registered as ``NAME``, or ``NAME:min`` / ``NAME:max`` with its direction set."""
+    name, _, direction = spec.strip().partition(":")
     if name not in PROPERTIES:
         raise InputError(f"unknown property {name!r}: choose one of {', '.join(PROPERTIES)}")
-    return PROPERTIES[name]()
+    if direction and direction not in DIRECTIONS:
+        raise InputError(f"unknown direction {direction!r} in {spec!r}: use {name}:min or {name}:max")
+    prop = PROPERTIES[name]()
+    if direction:
+        prop.direction = DIRECTIONS[direction]
+    return prop
+
+
+def register_property(
+    name: str,
+    function: Callable[[Structure, Potential], float],
+    unit: str,
+    direction: Direction,
+    label: str | None = None,
+    plausible: tuple[float, float] = (-float("inf"), float("inf")),
+) -> None:
+    """Make ``function(relaxed structure, potential) -> float`` a property named ``name``."""
+    if not name.isidentifier():
+        raise InputError(f"property name {name!r}: use letters, digits and underscores")
+    if direction not in DIRECTIONS.values():
+        raise InputError(f"direction {direction!r}: use 'minimize' or 'maximize'")
+    PROPERTIES[name] = lambda: FunctionProperty(name, function, unit, direction, label, plausible)
 
 
 __all__ = [
     "PROPERTIES",
+    "BulkModulus",
     "CohesiveEnergy",
+    "Density",
+    "EnergyAboveHull",
+    "FormationEnergy",
+    "FunctionProperty",
+    "Hardness",
     "Property",
+    "ShearModulus",
+    "VolumePerAtom",
     "cohesive_energy",
     "get_property",
     "isolated_atom_energies",
+    "register_property",
 ]

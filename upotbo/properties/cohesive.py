@@ -37,6 +37,7 @@ class CohesiveEnergy(Property):
     unit = "eV/atom"
     direction = "minimize"
     label = "E_c"
+    prunable = True
     # No crystal is bound by more than ~9 eV/atom (W); beyond -10.5 the potential has fallen into one
     # of the known short-range holes of ML potentials, which is a failure, not a discovery.
     plausible = (-10.5, 50.0)

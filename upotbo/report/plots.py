@@ -15,10 +15,17 @@ from upotbo.storage.run_record import Objective, Record  # noqa: E402
 
 
 def plot_convergence(records: list[Record], n_init: int, path: Path, objective: Objective) -> None:
+    """Every scored crystal's value by step, the best so far (feasible crystals only: infeasible ones
+    of a constrained run are drawn apart, as crosses)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    if records:
-        steps = [r.number for r in records]
-        values = [r.value for r in records]
+    feasible = [r for r in records if r.feasible]
+    infeasible = [r for r in records if not r.feasible]
+    if infeasible:
+        ax.scatter([r.number for r in infeasible], [r.value for r in infeasible], s=6, marker="x", lw=0.6,
+                   color="C1", alpha=0.5, label="infeasible (constraints)")
+    if feasible:
+        steps = [r.number for r in feasible]
+        values = [r.value for r in feasible]
         best, running = [], values[0]
         for v in values:
             running = v if objective.better(v, running) else running

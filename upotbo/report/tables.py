@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,21 +42,49 @@ def best_per_composition(records: list[Record], n: int, objective: Objective) ->
     return sorted(best.values(), key=lambda r: objective.sign * r.value)[:n]
 
 
-def write_top(records: list[Record], out_dir: Path, objective: Objective, n: int = 20) -> list[TopRow]:
-    """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif``; return the rows."""
+def write_top(
+    records: list[Record], out_dir: Path, objective: Objective, n: int = 20, constraints: Sequence[str] = ()
+) -> list[TopRow]:
+    """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif`` for the feasible crystals; return
+    the rows. A constrained run (``constraints``: their texts, e.g. ``e_above_hull<=0.05``) gets a column
+    per constrained property, and the best infeasible crystals apart (``infeasible.csv``, in ``top.md``)."""
+    names = constrained_names(constraints)
     cif_dir = out_dir / "cifs"
     cif_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for rank, record in enumerate(best_per_composition(records, n, objective), start=1):
+    for rank, record in enumerate(best_per_composition([r for r in records if r.feasible], n, objective), 1):
         path = cif_dir / f"{rank:02d}_{record.cell_formula}.cif"
         CifWriter(record.structure, symprec=SYMPREC).write_file(path)
         rows.append(TopRow(rank, record, str(path.relative_to(out_dir))))
+    _write_csv(out_dir / "top.csv", rows, objective, names)
+    text = markdown_table(rows, objective, names)
+    if constraints:
+        apart = best_per_composition([r for r in records if not r.feasible], n, objective)
+        apart_rows = [TopRow(rank, record, "") for rank, record in enumerate(apart, 1)]
+        _write_csv(out_dir / "infeasible.csv", apart_rows, objective, names)
+        text = (
+            f"Constraints: {', '.join(constraints)}.\n\n{text}\n\nBest crystals that break a constraint "
+            f"(stored, not ranked):\n\n{markdown_table(apart_rows, objective, names)}"
+        )
+    (out_dir / "top.md").write_text(text + "\n")
+    return rows
+
+
+def constrained_names(constraints: Sequence[str]) -> list[str]:
+    """The property names of constraint texts, in order, once each."""
+    return list(dict.fromkeys(re.split(r"[<>]=", text, maxsplit=1)[0].strip() for text in constraints))
+
+
+def _write_csv(path: Path, rows: list[TopRow], objective: Objective, names: list[str]) -> None:
     value_header = f"value_{objective.unit.replace('/', '_per_')}"
-    with open(out_dir / "top.csv", "w", newline="") as fh:
+    with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([value_header if c == "value" else c for c in COLUMNS])
+        tail = [*names, "violation"] if names else []
+        writer.writerow([value_header if c == "value" else c for c in COLUMNS] + tail)
         for row in rows:
             r = row.record
+            extra = [_shown(r.constraints.get(name), 4) for name in names]
+            extra += [f"{r.violation:.4g}"] if names else []
             writer.writerow(
                 [
                     row.rank,
@@ -66,21 +96,30 @@ def write_top(records: list[Record], out_dir: Path, objective: Objective, n: int
                     f"{r.value:.4f}",
                     r.number,
                     row.cif,
+                    *extra,
                 ]
             )
-    (out_dir / "top.md").write_text(markdown_table(rows, objective) + "\n")
-    return rows
 
 
-def markdown_table(rows: list[TopRow], objective: Objective) -> str:
+def _shown(value: float | str | None, digits: int) -> str:
+    """A constrained property's value, or why it has none."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else f"{value:.{digits}f}"
+
+
+def markdown_table(rows: list[TopRow], objective: Objective, constrained: Sequence[str] = ()) -> str:
+    extra = "".join(f" {name} |" for name in constrained)
+    value = f"{objective.label} ({objective.unit})"
     lines = [
-        f"| rank | formula | cell | atoms | space group | {objective.label} ({objective.unit}) | step |",
-        "| ---: | --- | --- | ---: | --- | ---: | ---: |",
+        f"| rank | formula | cell | atoms | space group | {value} | step |{extra}",
+        "| ---: | --- | --- | ---: | --- | ---: | ---: |" + " ---: |" * len(constrained),
     ]
     for row in rows:
         r = row.record
+        cells = "".join(f" {_shown(r.constraints.get(name), 3)} |" for name in constrained)
         lines.append(
             f"| {row.rank} | {r.formula} | {r.cell_formula} | {r.natoms} | "
-            f"{r.spacegroup} ({r.spacegroup_number}) | {r.value:.3f} | {r.number} |"
+            f"{r.spacegroup} ({r.spacegroup_number}) | {r.value:.3f} | {r.number} |{cells}"
         )
     return "\n".join(lines)

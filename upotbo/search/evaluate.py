@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Lattice, Structure
 
 from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
 from upotbo.potentials.relax import relax_batch
 from upotbo.properties.base import Property
+from upotbo.properties.constraints import Constraint, total_violation
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Scored:
     energy: float = math.nan
     relax_steps: int = 0
     error: str | None = None
+    constraints: dict[str, float | str] = field(default_factory=dict)  # constrained property -> value
+    violation: float = 0.0  # summed over the constraints (0: feasible)
 
 
 PRUNE_EVERY = 10  # relaxation steps between pruning checks
@@ -70,9 +73,33 @@ class Evaluator:
         fmax: float = 0.05,
         prune_margin: float | None = None,
         perturb: bool = True,
+        constraints: tuple[Constraint, ...] = (),
     ) -> None:
         self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
-        self.prune_margin, self.perturb = prune_margin, perturb
+        self.prune_margin, self.perturb, self.constraints = prune_margin, perturb, tuple(constraints)
+
+    @property
+    def properties(self) -> list[Property]:
+        """The objective and each constrained property (once each)."""
+        found = {self.prop.name: self.prop}
+        for c in self.constraints:
+            found.setdefault(c.prop.name, c.prop)
+        return list(found.values())
+
+    @property
+    def observes_run(self) -> bool:
+        return any(p.observes_run for p in self.properties)
+
+    def prepare(self, symbols: tuple[str, ...]) -> None:
+        """Each property's one-off work (elemental references, competing phases) before any crystal."""
+        for p in self.properties:
+            p.prepare(symbols, self.potential)
+
+    def observe(self, crystals: Sequence[tuple[Composition, float]]) -> None:
+        """Tell the properties that depend on the run about crystals scored (composition, eV/cell)."""
+        for p in self.properties:
+            if p.observes_run and crystals:
+                p.observe(crystals)
 
     def _stopper(
         self, structures: Sequence[Structure], best: float | None, cancelled: Callable[[], bool] | None
@@ -83,7 +110,7 @@ class Evaluator:
         return lambda i, step, energy: cancelled() or (prune is not None and prune(i, step, energy))
 
     def _pruner(self, structures: Sequence[Structure], best: float | None) -> Callable | None:
-        if self.prune_margin is None or best is None or self.relax_steps == 0:
+        if self.prune_margin is None or best is None or self.relax_steps == 0 or not self.prop.prunable:
             return None
         sign = 1.0 if self.prop.direction == "minimize" else -1.0
         margin0 = self.prune_margin
@@ -112,20 +139,39 @@ class Evaluator:
             structures = [break_symmetry(s) for s in structures]
         stop = self._stopper(structures, best, cancelled)
         relaxed = relax_batch(self.potential, structures, steps=self.relax_steps, fmax=self.fmax, stop=stop)
-        out = []
-        for start, r in zip(structures, relaxed, strict=True):
-            scored = Scored(structure=r.structure, energy=r.energy, relax_steps=r.steps, error=r.error)
-            if scored.error is None:
-                try:
-                    scored.value = self.prop.value(r.structure, r.energy, self.potential)
-                    scored.initial_value = self.prop.value(start, r.initial_energy, self.potential)
-                except CandidateFailed as exc:
-                    scored.error = str(exc)
-            low, high = self.prop.plausible
-            if scored.error is None and not low <= scored.value <= high:
-                scored.error = (
-                    f"implausible {self.prop.name} {scored.value:.2f} {self.prop.unit} "
+        out = [Scored(r.structure, energy=r.energy, relax_steps=r.steps, error=r.error) for r in relaxed]
+        ok = [i for i, s in enumerate(out) if s.error is None]
+        found = self.prop.values([out[i].structure for i in ok], [out[i].energy for i in ok], self.potential)
+        initial: list[float | str] = [math.nan] * len(ok)
+        if self.prop.cheap:
+            initial = self.prop.values(
+                [structures[i] for i in ok], [relaxed[i].initial_energy for i in ok], self.potential
+            )
+        low, high = self.prop.plausible
+        for i, value, start in zip(ok, found, initial, strict=True):
+            if isinstance(value, str):
+                out[i].error = value
+            elif not low <= value <= high:
+                out[i].error = (
+                    f"implausible {self.prop.name} {value:.2f} {self.prop.unit} "
                     f"(outside {low}..{high}; the potential failed on this geometry)"
                 )
-            out.append(scored)
+            else:
+                out[i].value = value
+                out[i].initial_value = start if isinstance(start, float) else math.nan
+        self._constrain([s for s in out if s.error is None])
         return out
+
+    def _constrain(self, scored: list[Scored]) -> None:
+        """Each constrained property of each scored crystal (batched), and the crystal's violation."""
+        for p in self.properties:
+            if not any(c.prop.name == p.name for c in self.constraints):
+                continue
+            if p.name == self.prop.name:
+                found: list[float | str] = [s.value for s in scored]
+            else:
+                found = p.values([s.structure for s in scored], [s.energy for s in scored], self.potential)
+            for s, value in zip(scored, found, strict=True):
+                s.constraints[p.name] = value
+        for s in scored:
+            s.violation = total_violation(self.constraints, s.constraints)

@@ -105,15 +105,19 @@ class WindowedTPESampler(TPESampler):
                 self._best, self._front = {}, FinishedFront()
             best = self._best
             sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0  # sign * value: lower, better
+
+            def rank(t: FrozenTrial) -> tuple[float, float]:  # feasible first, as constrained TPE ranks
+                return t.user_attrs.get("violation", 0.0), sign * t.value
+
             front, tail = self._front.advance(trials)
             for t in (*front, *tail):  # the tail comes again next time: folding twice changes nothing
                 if t.state == TrialState.COMPLETE:
                     k = t.number if self._key is None else self._key(t)
-                    if k not in best or sign * t.value < sign * best[k].value:
+                    if k not in best or rank(t) < rank(best[k]):
                         best[k] = t
             shown = list(best.values())
             if len(shown) > self._n_best + self._n_recent:
-                top = heapq.nsmallest(self._n_best, shown, key=lambda t: sign * t.value)
+                top = heapq.nsmallest(self._n_best, shown, key=rank)
                 latest = heapq.nlargest(self._n_recent, shown, key=lambda t: t.number)
                 shown = list({t.number: t for t in top + latest}.values())
             self._cached = (n_all, sorted(shown, key=lambda t: t.number))

@@ -12,7 +12,8 @@ crystals/s with a thread, 77-81 with a process on 2 torch threads, 92-97 on 1.
 With relaxations each crystal costs tens of force calls, the main thread idles, and a process only
 adds its start-up (~4 s: 12.1-12.3 steps/s on a thread vs 9.3-10.3 in a process over 320 steps), so
 they stay on a thread, with all of torch's threads. So does an evaluator that cannot be pickled (a
-potential wrapping a live handle, e.g. some ASE calculators).
+potential wrapping a live handle, e.g. some ASE calculators), and one whose properties learn from
+the run as it goes (``e_above_hull``: the hull the main thread extends after every batch).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Scorer:
 
     def __enter__(self) -> Scorer:
         payload = None
-        if self.evaluator.relax_steps == 0:
+        if self.evaluator.relax_steps == 0 and not self.evaluator.observes_run:
             try:
                 payload = pickle.dumps(self.evaluator)
             except Exception:  # not picklable: score on a thread of this process
@@ -113,7 +114,14 @@ def score_and_describe(
     t0 = time.perf_counter()
     scored = evaluator.score(structures, best=best, cancelled=cancelled)
     described = [
-        scored_attrs(k or describe_crystal(s.structure), s.energy, s.initial_value, s.relax_steps)
+        scored_attrs(
+            k or describe_crystal(s.structure),
+            s.energy,
+            s.initial_value,
+            s.relax_steps,
+            s.constraints,
+            s.violation,
+        )
         if s.error is None
         else {}
         for s, k in zip(scored, known, strict=True)

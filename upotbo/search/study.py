@@ -32,12 +32,13 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 from upotbo.errors import CandidateFailed
-from upotbo.optuna_adapter import frozen_trial, tell, trial_id
+from upotbo.optuna_adapter import frozen_trial, set_constraints, tell, trial_id, with_constraints
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Property
+from upotbo.properties.constraints import Constraint
 from upotbo.search.cores import CoreShare, available_cores
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.mirror import FinishedFront, MirrorStorage
@@ -197,16 +198,24 @@ class Search:
         out_dir: str | Path,
         config: SearchConfig = SearchConfig(),
         access: StudyAccess = StudyAccess(),
+        constraints: Sequence[Constraint] = (),
     ) -> None:
         potential.check_elements(space.pool)
-        prop.check_elements(space.pool)
         self.space, self.potential, self.prop, self.config = space, potential, prop, config
         self.objective = Objective.of(prop)
+        self.constraints = tuple(constraints)
         self.heartbeat_seconds = access.heartbeat_seconds
         check_workers(config.workers)
         self.evaluator = Evaluator(
-            potential, prop, config.relax_steps, config.fmax, prune_margin=config.prune_margin
+            potential,
+            prop,
+            config.relax_steps,
+            config.fmax,
+            prune_margin=config.prune_margin,
+            constraints=self.constraints,
         )
+        for p in self.evaluator.properties:
+            p.check_elements(space.pool)
         settings = run_settings(
             space,
             potential,
@@ -219,7 +228,9 @@ class Search:
             seed=config.seed,
             batch_size=config.batch_size,
             storage=access.storage,
+            **({"constraints": [c.text for c in self.constraints]} if self.constraints else {}),
         )
+        self.evaluator.prepare(space.pool)  # before the run directory exists: a failure leaves no trace
         seed = _process_seed(config.seed) if access.join else config.seed
         sampler = make_sampler(config.sampler, seed, config.n_init)
         self.run_dir, study = RunDirectory.start(
@@ -231,6 +242,9 @@ class Search:
         self.db_number: dict[int, int] = {}  # in-memory trial number -> study trial number
         self._tally = _Tally()
         self._sync()
+        if self.evaluator.observes_run:  # a resumed run's crystals are part of what it knows
+            attrs = [t.user_attrs for t in self.completed()]
+            self.evaluator.observe([(Composition(a["cell_formula"]), a["energy"]) for a in attrs])
         self.potential_calls = 0
         self.timings = Timings()
         self._last_recover = time.monotonic()
@@ -403,6 +417,9 @@ class Search:
                     scoring.trials, scored, described, scoring.build_seconds, strict=True
                 ):
                     self._tell(trial, outcome, attrs, built + per_candidate)
+                if self.evaluator.observes_run:
+                    fresh = [s for s in scored if s.error is None]
+                    self.evaluator.observe([(s.structure.composition, s.energy) for s in fresh])
         with self.timings.stage("storage"):
             pairs = list(zip(batch.ids, batch.trials, strict=True))
             self.ledger.finish([(i, self._frozen(t)) for i, t in pairs if i is not None])
@@ -423,6 +440,9 @@ class Search:
         if not foreign:
             return
         first = len(self.memory.get_trials(deepcopy=False))
+        if self.constraints:
+            foreign = [with_constraints(t, (_violation(t),)) if t.state == TrialState.COMPLETE else t
+                       for t in foreign]
         self.memory.add_trials(foreign)
         for k, trial in enumerate(foreign):
             self.db_number[first + k] = trial.number
@@ -441,6 +461,8 @@ class Search:
             return
         for key, value in {**attrs, "seconds": seconds}.items():
             trial.set_user_attr(key, value)
+        if self.constraints:
+            set_constraints(self.memory, trial, (result.violation,))
         tell(self.memory, trial, result.value)
 
     # -- reading the outcome -------------------------------------------------------------------------
@@ -449,7 +471,7 @@ class Search:
         """Steps, scored trials and the best one (best value, then first stored)."""
         trials = self.memory.get_trials(deepcopy=False)
         sign = self.objective.sign
-        return self._tally.read(trials, lambda t: (sign * t.value, self._number(t)))
+        return self._tally.read(trials, lambda t: (_violation(t), sign * t.value, self._number(t)))
 
     @property
     def steps(self) -> int:
@@ -470,11 +492,16 @@ class Search:
         best = self.best()
         if best is None or not self.objective.reached(best.value, target):  # the usual case: no scan
             return None
-        return min(self._number(t) for t in self.completed() if self.objective.reached(t.value, target))
+        return min(
+            self._number(t)
+            for t in self.completed()
+            if self.objective.reached(t.value, target) and not _violation(t)
+        )
 
     def best(self) -> FrozenTrial | None:
-        """The best scored trial so far (ties: the first stored)."""
-        return self._tallied()[2]
+        """The best feasible scored trial so far (ties: the first stored); None before the first."""
+        best = self._tallied()[2]
+        return best if best is not None and not _violation(best) else None
 
     def _progress(self, total: int, elapsed: float) -> Progress:
         steps, scored, best = self._tallied()
@@ -492,6 +519,8 @@ class Search:
         best = self.best()
         history: list[tuple[int, float]] = []
         for t in sorted(self.completed(), key=self._number):
+            if _violation(t):
+                continue
             if not history or self.objective.better(t.value, history[-1][1]):
                 history.append((self._number(t), float(t.value)))
         steps, scored, _ = self._tallied()
@@ -508,6 +537,11 @@ class Search:
             history=history,
             seconds=dict(self.timings.seconds),
         )
+
+
+def _violation(trial: FrozenTrial) -> float:
+    """How far a scored trial is from meeting the run's constraints (0: feasible, or none)."""
+    return float(trial.user_attrs.get("violation", 0.0))
 
 
 class _Tally:

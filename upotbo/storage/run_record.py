@@ -13,7 +13,8 @@ opens it as is). The study's direction is the property's.
   ``Record``: the scored (relaxed) crystal as pymatgen JSON (``structure``), ``formula``,
   ``cell_formula``, ``natoms``, ``elements``, ``spacegroup``, ``spacegroup_number``, ``energy`` (the
   potential's total energy, eV/cell), ``initial_value``, ``relax_steps``, ``seconds``; landscape maps
-  add ``slot`` and ``embedding``. ``drawn`` (elements tried) is on every trial.
+  add ``slot`` and ``embedding``; constrained runs ``constraints`` (each constrained property's value,
+  or why it has none) and ``violation`` (0 = feasible). ``drawn`` (elements tried) is on every trial.
 - A FAIL trial carries ``fail_stage`` (a ``FailStage``) and ``fail_reason``.
 - A solo search stores trials only once finished, so a kill never leaves one RUNNING. A ``--join``
   run reserves its batch RUNNING (with a heartbeat) before building it; a RUNNING trial whose
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,10 @@ DB_NAME = "study.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
-    "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "relax_steps",
-    "fmax",
+    "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "direction",
+    "constraints", "relax_steps", "fmax",
 )
+IDENTITY_DEFAULTS = {"direction": "minimize", "constraints": []}  # what runs that did not store them meant
 
 
 class FailStage(StrEnum):
@@ -145,6 +147,7 @@ def run_settings(
 
 def identity_mismatch(stored: dict[str, Any], given: dict[str, Any]) -> str | None:
     """What differs between two runs' identities (None: the same experiment)."""
+    stored, given = {**IDENTITY_DEFAULTS, **stored}, {**IDENTITY_DEFAULTS, **given}
     diff = [k for k in IDENTITY_KEYS if stored.get(k) != given.get(k)]
     if not diff:
         return None
@@ -172,10 +175,19 @@ def describe_crystal(structure: Structure) -> dict[str, Any]:
 
 
 def scored_attrs(
-    description: dict[str, Any], energy: float, initial_value: float, relax_steps: int
+    description: dict[str, Any],
+    energy: float,
+    initial_value: float,
+    relax_steps: int,
+    constraints: dict[str, float | str] | None = None,
+    violation: float = 0.0,
 ) -> dict[str, Any]:
-    """A scored crystal's user attrs: its description plus what the potential said of it."""
-    return {**description, "energy": energy, "initial_value": initial_value, "relax_steps": relax_steps}
+    """A scored crystal's user attrs: its description plus what the potential said of it (and, in a
+    constrained run, each constrained property's value or why it has none, and the total violation)."""
+    attrs = {**description, "energy": energy, "initial_value": initial_value, "relax_steps": relax_steps}
+    if constraints:
+        attrs.update(constraints=constraints, violation=violation)
+    return attrs
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,12 @@ class Record:
     initial_value: float
     structure_json: str
     elements: tuple[str, ...]
+    violation: float = 0.0  # summed over the run's constraints; 0 = feasible
+    constraints: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.violation == 0.0
 
     @property
     def structure(self) -> Structure:
@@ -214,6 +232,8 @@ class Record:
             initial_value=float(a["initial_value"]),
             structure_json=a["structure"],
             elements=tuple(a["elements"]),
+            violation=float(a.get("violation", 0.0)),
+            constraints=dict(a.get("constraints", {})),
         )
 
 

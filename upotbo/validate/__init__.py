@@ -18,16 +18,16 @@ _WHERE = {
     "dft_cohesive": "upotbo.dft",
     "PhononResult": "phonons",
     "phonons": "phonons",
-    "Reference": "references",
-    "relax_references": "references",
+    "Reference": "upotbo.thermo.references",
+    "relax_references": "upotbo.thermo.references",
     "Relaxed": "relax",
     "relax_crystals": "relax",
     "ValidationSettings": "runner",
     "validate": "runner",
-    "merge_duplicates": "symmetry",
-    "prototype_name": "symmetry",
-    "spacegroup": "symmetry",
-    "standard_cells": "symmetry",
+    "merge_duplicates": "upotbo.crystal.prototypes",
+    "prototype_name": "upotbo.crystal.prototypes",
+    "spacegroup": "upotbo.crystal.prototypes",
+    "standard_cells": "upotbo.crystal.prototypes",
 }
 __all__ = sorted(_WHERE)
 

@@ -1,9 +1,4 @@
-"""Step 3: formation energy and energy above the convex hull, in the potential's own energies.
-
-The hull of each chemical system is built from every crystal the run scored in it, the relaxed
-crystals being validated, and the relaxed elemental references (``references.py``), all on the same
-scale (for CHGNet: MP2020-compatible), so nothing mixes two energy references.
-"""
+"""Step 3's figure: a binary system's convex hull with the validated crystals marked."""
 
 from __future__ import annotations
 
@@ -13,38 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram  # noqa: E402
+from pymatgen.analysis.phase_diagram import PhaseDiagram  # noqa: E402
 from pymatgen.core import Composition, Element  # noqa: E402
 
-from upotbo.errors import CandidateFailed  # noqa: E402
-from upotbo.validate.references import Reference  # noqa: E402
-
-Entry = tuple[Composition, float, str]  # composition, energy (eV per cell), label
-
-
-def phase_diagram(
-    chemsys: tuple[str, ...], entries: list[Entry], references: dict[str, Reference]
-) -> PhaseDiagram:
-    """Hull of ``chemsys`` from the entries inside it plus one elemental reference per element."""
-    missing = [el for el in chemsys if el not in references]
-    if missing:
-        raise CandidateFailed(f"no elemental reference for {', '.join(missing)} (all prototypes failed)")
-    inside = set(chemsys)
-    pd_entries = [
-        PDEntry(Composition(el), references[el].energy_per_atom, f"{el} ({references[el].prototype})")
-        for el in chemsys
-    ]
-    pd_entries += [
-        PDEntry(c, e, label) for c, e, label in entries if {el.symbol for el in c.elements} <= inside
-    ]
-    return PhaseDiagram(pd_entries, [Element(el) for el in chemsys])
-
-
-def hull_energies(pd: PhaseDiagram, composition: Composition, energy: float) -> tuple[float, float]:
-    """(formation energy, energy above hull), eV/atom, of a crystal with total ``energy`` (eV/cell)."""
-    entry = PDEntry(composition, energy)
-    _, e_above = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
-    return float(pd.get_form_energy_per_atom(entry)), float(e_above)
+from upotbo.thermo.hull import hull_energies  # noqa: E402
 
 
 def plot_binary_hull(pd: PhaseDiagram, highlight: dict[str, tuple[Composition, float]], path: Path) -> None:

@@ -17,9 +17,9 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.bandstructure import HighSymmKpath
 
+from upotbo.crystal.prototypes import standard_cells
 from upotbo.errors import CandidateFailed
 from upotbo.potentials import Potential
-from upotbo.validate.symmetry import standard_cells
 
 MIN_LENGTH = 8.0  # Å, smallest perpendicular width of the supercell
 MESH = 12  # q-points per reciprocal axis for the lowest frequency and the DOS

@@ -18,23 +18,20 @@ from typing import Any
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
-from upotbo.cache import lookup, store
+from upotbo.crystal.prototypes import SYMPREC, merge_duplicates, prototype_name, spacegroup
 from upotbo.dft import DFTSettings, dft_cohesive, require_gpaw
 from upotbo.errors import CandidateFailed
 from upotbo.potentials import Potential
-from upotbo.validate.hull import Entry, hull_energies, phase_diagram, plot_binary_hull
+from upotbo.thermo.hull import Entry, hull_energies, phase_diagram
+from upotbo.thermo.references import Reference, elemental_references
+from upotbo.validate.hull import plot_binary_hull
 from upotbo.validate.inputs import Crystal
 from upotbo.validate.phonons import DISPLACEMENT, MAX_ATOMS, MESH, MIN_LENGTH, TOLERANCE, phonons
-from upotbo.validate.references import Reference, relax_references
 from upotbo.validate.relax import relax_crystals
 from upotbo.validate.state import State
-from upotbo.validate.symmetry import SYMPREC, merge_duplicates, prototype_name, spacegroup
 from upotbo.validate.table import write_tables
 
 HULL_TOLERANCE = 0.001  # eV/atom: "on the hull" up to rounding
-REFERENCE_CACHE = "elemental_references.json"
-REFERENCE_STEPS = 500  # FIRE steps for the elemental references (they converge in < 40 under CHGNet)
-REFERENCE_VERSION = "protos-v1"  # bump when the elemental prototypes in ``symmetry.py`` change
 
 
 @dataclass
@@ -115,7 +112,7 @@ def validate(
 
     # 3. elemental references and hulls
     elements = sorted({el.symbol for s in structures.values() for el in s.composition.elements})
-    references = _references(state, potential, elements, settings, log)
+    references = _references(state, potential, elements, log)
     entries = list(run_entries or []) + [
         (structures[n].composition, relaxed[n]["energy"], n) for n in structures
     ]
@@ -181,50 +178,12 @@ def validate(
 
 
 def _references(
-    state: State,
-    potential: Potential,
-    elements: list[str],
-    settings: ValidationSettings,
-    log: Callable[[str], None],
+    state: State, potential: Potential, elements: list[str], log: Callable[[str], None]
 ) -> dict[str, Reference]:
-    # always relaxed tightly, whatever the crystals' settings: computed once per element and cached
-    cfg = {"potential": potential.name, "fmax": min(settings.fmax, 0.05), "steps": REFERENCE_STEPS}
-    stored = state.data["references"]
-    todo = [el for el in elements if stored.get(el, {}).get("settings") != cfg]
-    for el in list(todo):  # relaxed before, by any validation with the same potential and settings
-        cached = lookup(REFERENCE_CACHE, _reference_key(el, cfg))
-        if cached is not None:
-            stored[el] = cached
-            todo.remove(el)
-    if todo:
-        log(
-            f"relaxing elemental references for {', '.join(todo)} "
-            "(fcc, bcc, hcp, diamond, graphite, sc, dimers)"
-        )
-        for el, ref in relax_references(potential, todo, cfg["fmax"], cfg["steps"]).items():
-            stored[el] = {
-                "settings": cfg,
-                "prototype": ref.prototype,
-                "energy_per_atom": ref.energy_per_atom,
-                "structure": ref.structure.as_dict(),
-            }
-            store(REFERENCE_CACHE, _reference_key(el, cfg), stored[el])
+    references = elemental_references(potential, elements, log)
+    state.data["references"].update({el: ref.to_dict() for el, ref in references.items()})
     state.save()
-    return {
-        el: Reference(
-            el,
-            stored[el]["prototype"],
-            stored[el]["energy_per_atom"],
-            Structure.from_dict(stored[el]["structure"]),
-        )
-        for el in elements
-        if el in stored
-    }
-
-
-def _reference_key(element: str, cfg: dict[str, Any]) -> str:
-    """Cache key: element, potential, relaxation settings and the prototypes tried."""
-    return f"{element}|{cfg['potential']}|fmax{cfg['fmax']:g}|steps{cfg['steps']}|{REFERENCE_VERSION}"
+    return references
 
 
 def _phonon_step(

@@ -8,21 +8,27 @@ atom is the reference. Energies stay on the potential's own scale, like the comp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from upotbo.cache import lookup, store
 from upotbo.crystal.filters import covalent_radius
-from upotbo.potentials import Potential
-from upotbo.properties import CohesiveEnergy
-from upotbo.validate.relax import relax_crystals
-from upotbo.validate.symmetry import elemental_prototypes
+from upotbo.crystal.prototypes import elemental_prototypes
+from upotbo.potentials import Potential, relax_batch
 
 # Bond lengths (Å) of the diatomic gases (NIST CCCBDB experimental values), relaxed in a 10 Å box.
 DIMERS = {"H": 0.741, "N": 1.098, "O": 1.208, "F": 1.412, "Cl": 1.988, "Br": 2.281, "I": 2.665}
 PRUNE_AFTER, PRUNE_MARGIN = 20, 0.3  # steps, eV/atom
 BOX = 10.0  # Å: beyond CHGNet's 5 Å graph cutoff, so the molecule sees no periodic image
+CACHE = "elemental_references.json"
+FMAX = 0.05  # eV/Å: always relaxed tightly, whatever a caller's crystals get
+STEPS = 500  # FIRE steps (they converge in < 40 under CHGNet)
+VERSION = "protos-v1"  # bump when the elemental prototypes change
+# Binding per atom beyond this is a potential's short-range hole, not a reference (as for E_c)
+MOST_BOUND = -10.5  # eV/atom, cohesive
 
 
 @dataclass
@@ -31,6 +37,39 @@ class Reference:
     prototype: str
     energy_per_atom: float  # eV/atom, the potential's scale
     structure: Structure
+
+    def to_dict(self) -> dict:
+        return {"prototype": self.prototype, "energy_per_atom": self.energy_per_atom,
+                "structure": self.structure.as_dict()}
+
+    @classmethod
+    def from_dict(cls, element: str, d: dict) -> Reference:
+        return cls(element, d["prototype"], d["energy_per_atom"], Structure.from_dict(d["structure"]))
+
+
+def elemental_references(
+    potential: Potential, elements: list[str], log: Callable[[str], None] | None = None
+) -> dict[str, Reference]:
+    """The reference of each element under ``potential``, relaxed once per user and potential (cached
+    on disk, ``upotbo.cache``): validation, formation energies and hulls all use these."""
+    found: dict[str, Reference] = {}
+    for el in elements:
+        cached = lookup(CACHE, _key(el, potential))
+        if cached is not None:
+            found[el] = Reference.from_dict(el, cached)
+    todo = [el for el in elements if el not in found]
+    if todo:
+        if log is not None:
+            log(f"relaxing elemental references for {', '.join(todo)} (elemental solids, dimers)")
+        for el, ref in relax_references(potential, todo, FMAX, STEPS).items():
+            store(CACHE, _key(el, potential), ref.to_dict())
+            found[el] = ref
+    return found
+
+
+def _key(element: str, potential: Potential) -> str:
+    """Cache key: element, potential, relaxation settings and the prototypes tried."""
+    return f"{element}|{potential.name}|fmax{FMAX:g}|steps{STEPS}|{VERSION}"
 
 
 def candidates(element: str) -> list[tuple[str, Structure]]:
@@ -68,14 +107,17 @@ def relax_references(
         rivals = [current[j] for j in range(len(tried)) if tried[j][0] == tried[i][0]]
         return step >= PRUNE_AFTER and current[i] > min(rivals) + PRUNE_MARGIN
 
-    low, high = CohesiveEnergy.plausible
+    from upotbo.properties.cohesive import CohesiveEnergy  # properties use references: import late
+
+    cohesive = CohesiveEnergy()
     best: dict[str, Reference] = {}
-    for (el, name, _), r in zip(
-        tried, relax_crystals(potential, [s for *_, s in tried], fmax, steps, stop=stop), strict=True
-    ):
+    relaxed = relax_batch(potential, [s for *_, s in tried], steps=steps, fmax=fmax, stop=stop)
+    for (el, name, _), r in zip(tried, relaxed, strict=True):
         # a molecule must not shrink its box: only the solids relax with the cell; a dimer's box is
         # big enough that the cell relaxation barely acts on it, which the check below confirms
-        if r.error is not None or not (low < r.value < high) or not math.isfinite(r.energy):
+        if r.error is not None or not math.isfinite(r.energy):
+            continue
+        if not MOST_BOUND < cohesive.value(r.structure, r.energy, potential):
             continue
         if "molecule" in name and not np.allclose(r.structure.lattice.abc, BOX, atol=1.0):
             continue

@@ -2,7 +2,7 @@
 
 Prototypes are matched with pymatgen's ``StructureMatcher.fit_anonymous`` at scaled volume, so a
 relaxed ZrC finds "rock salt" whatever its lattice constant or species. The elemental prototypes
-double as the starting structures of the convex-hull references (``references.py``).
+double as the starting structures of the convex-hull references (``upotbo.thermo.references``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Thermodynamics on the potential's own energies: elemental references, formation energies, hulls."""
