@@ -53,13 +53,14 @@ def test_an_idle_machine_leaves_the_whole_budget():
 
 def test_busy_neighbours_take_their_cores_and_give_them_back():
     """Processes that are not the search's keep every CPU busy: torch drops to one thread."""
-    share = CoreShare(CPUS)
+    share, pinned = CoreShare(CPUS), CoreShare(CPUS, adaptive=False)
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(CPUS)]
     try:
         time.sleep(0.5)
         share.threads()
         _wait_interval()
         assert share.threads() == 1
+        assert pinned.threads() == CPUS  # --threads N: whatever the load
     finally:
         for burner in burners:
             burner.kill()

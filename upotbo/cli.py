@@ -52,8 +52,8 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int_in(1, 1024, "--workers"), default=None,
                    help="crystal-building processes (default: --threads)")
     p.add_argument("--threads", type=int_in(1, 1024, "--threads"), default=None,
-                   help="cores this search may use (default: its CPU set, OMP_NUM_THREADS or container "
-                        "quota); torch runs on those other processes leave free")
+                   help="torch threads, fixed (bit-reproducible runs); default: the cores other processes "
+                        "leave free of its CPU set, OMP_NUM_THREADS or container quota")
     p.add_argument(
         "--heartbeat",
         type=finite_float("--heartbeat", "positive", "seconds between heartbeats, default 10"),

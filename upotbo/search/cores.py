@@ -3,17 +3,18 @@
 A search's torch threads spin at OpenMP barriers while they wait for each other. Alone that is what
 makes the small force calls of a relaxation fast; next to another busy process on the same cores the
 spinning threads take turns with the other process's and every barrier waits a time slice: two
-default searches on 2 cores each ran about six times slower than one alone (256 steps: 180-188 s
-each, 31 s alone). Measured side by side (``benchmarks/two_searches.py``), two searches each
-ran in 42-46 s on one torch thread, 39-45 s with ``OMP_WAIT_POLICY=PASSIVE``, but passive waiting
-also slowed a search alone by a quarter. So the thread count follows the load instead: before each
+default searches on 2 cores each ran at 0.15-0.23 of their lone rate (``benchmarks/two_searches.py``).
+One torch thread each, or ``OMP_WAIT_POLICY=PASSIVE``, gave them about two thirds of it, but passive
+waiting also slowed a search alone by a quarter. So the thread count follows the load: before each
 batch the search reads how busy its CPUs were since the last batch (``/proc/stat``) minus its own
-processes' share (``/proc/PID/stat``), and runs torch on the cores left, at least one. The count
-changes no result: the potential's values are the same on one thread or two.
+processes' share (``/proc/PID/stat``), and runs torch on the cores left, at least one.
 
-The budget itself (``--threads``; by default ``available_cores``) is the smallest of the CPUs this
-process may run on (``sched_getaffinity``: Slurm's and taskset's CPU sets), ``OMP_NUM_THREADS`` when
-set, and a container's CPU quota (cgroup v2 ``cpu.max``).
+The thread count can move the potential's values in their last digits (about 1e-5 eV/atom on a batch
+of relaxations: torch sums in another order), so a run that must repeat bit for bit pins the count:
+``--threads N`` (``SearchConfig(threads=N)``) runs torch on N threads whatever the load. By default
+the budget is ``available_cores``: the smallest of the CPUs this process may run on
+(``sched_getaffinity``: Slurm's and taskset's CPU sets), ``OMP_NUM_THREADS`` when set, and a
+container's CPU quota (cgroup v2 ``cpu.max``).
 """
 
 from __future__ import annotations
@@ -61,12 +62,13 @@ def set_torch_threads(threads: int) -> None:
 
 
 class CoreShare:
-    """The cores of a ``budget`` that other processes leave free, read again at most once a second."""
+    """The cores of a ``budget`` that other processes leave free, read again at most once a second
+    (``adaptive=False``: always the whole budget)."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, adaptive: bool = True) -> None:
         if not isinstance(budget, int) or budget < 1:
             raise InputError(f"threads={budget!r}: give a whole number of cores, at least 1")
-        self.budget = budget
+        self.budget, self.adaptive = budget, adaptive
         self._cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._free = budget
@@ -74,6 +76,8 @@ class CoreShare:
 
     def threads(self) -> int:
         """Cores free for this search now: its budget, less what others kept busy since the last look."""
+        if not self.adaptive:
+            return self.budget
         now = self._sample()
         if now is None or self._last is None:
             return self._free

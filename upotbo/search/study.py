@@ -59,7 +59,8 @@ class SearchConfig:
     """How candidates are drawn and scored: the sampler, its random start and seed, the in-loop
     relaxation (FIRE steps, force threshold in eV/Å, pruning margin in the property's unit), the
     potential's batch size, the crystal-building processes (0 = build in this process) and the cores
-    the search may use (None: ``available_cores()``; torch runs on those other processes leave free)."""
+    the search may use (None: ``available_cores()``, torch running on those other processes leave free;
+    a number pins torch's threads, for runs that repeat bit for bit)."""
 
     sampler: str = "tpe"
     n_init: int = 200
@@ -248,7 +249,7 @@ class Search:
         self.potential_calls = 0
         self.timings = Timings()
         self._last_recover = time.monotonic()
-        self.cores = CoreShare(config.threads or available_cores())
+        self.cores = CoreShare(config.threads or available_cores(), adaptive=config.threads is None)
 
     @property
     def settings(self) -> dict[str, Any]:
