@@ -191,3 +191,32 @@ def test_bad_property_inputs_one_line_exit_2(tmp_path, args, message):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_bulk_modulus_of_diamond_within_10_percent_of_experiment(chgnet):
+    """Experiment: 443 GPa (McSkimin & Andreatch, J. Appl. Phys. 43, 2944 (1972)); CHGNet: ~427."""
+    c, energy = _relaxed(chgnet, diamond())
+    (value,) = get_property("bulk_modulus").values([c], [energy], chgnet)
+    assert value == pytest.approx(443, rel=0.10)
+
+
+@pytest.mark.slow
+def test_hardness_search_with_a_hull_constraint(chgnet, tmp_path):
+    """A non-cheap objective (elastic tensor per crystal) under a cheap constraint, end to end: values or
+    reasons (Born-unstable crystals fail with that reason), feasibility stored, report written.
+    Slow: 12 strained cells per crystal, each relaxed, ~10-25 s per partly relaxed crystal on 2 cores."""
+    space = SearchSpace.create("B,C,N", 2, 2)
+    search = Search(space, chgnet, get_property("hardness"), tmp_path,
+                    SearchConfig(n_init=4, relax_steps=10, batch_size=4, seed=2),
+                    constraints=[parse_constraint("e_above_hull<=0.5")])
+    result = search.run(4)
+    study = load_existing(local_url(tmp_path))
+    scored = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert scored and all("e_above_hull" in t.user_attrs["constraints"] for t in scored)
+    assert all(math.isnan(t.user_attrs["initial_value"]) for t in scored)  # not cheap: not computed unrelaxed
+    reasons = [t.user_attrs.get("fail_reason", "") for t in study.trials if t.state.name == "FAIL"]
+    assert all(reasons)
+    if result.best_value is not None:
+        assert -10 < result.best_value < 200
+    write_report(tmp_path)
+    assert "H_V (GPa)" in (tmp_path / "top.md").read_text()

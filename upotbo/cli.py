@@ -6,6 +6,7 @@ User errors print one line, ``upotbo: error: ...``, and exit with status 2; neve
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -218,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _log_to_stderr()
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # Slurm's warning before SIGKILL: stop as on Ctrl-C
@@ -229,6 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("upotbo: interrupted: what was stored stays stored; rerun with --resume", file=sys.stderr)
         return 130
+
+
+def _log_to_stderr() -> None:
+    """The library's notes (e.g. one-off work before a run starts) as ``upotbo: ...`` lines on stderr."""
+    logger = logging.getLogger("upotbo")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("upotbo: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def _interrupt(signum: int, frame: object) -> None:

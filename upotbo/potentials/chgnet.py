@@ -46,7 +46,8 @@ class CHGNetPotential(Potential):
     def calculate(
         self, structures: Sequence[Structure], forces: bool = False, stress: bool = False
     ) -> list[Calculation]:
-        task = "e" + ("f" if forces else "") + ("s" if stress else "")
+        # CHGNet has no energy+stress task: stress comes with forces ("efs")
+        task = "efs" if stress else "ef" if forces else "e"
         results: list[Calculation | None] = [None] * len(structures)
         graphs, index = [], []
         for i, structure in enumerate(structures):

@@ -108,8 +108,20 @@ def _shown(value: float | str | None, digits: int) -> str:
     return value if isinstance(value, str) else f"{value:.{digits}f}"
 
 
+def _header(name: str) -> str:
+    """A constrained property's column: its label and unit when it is registered here."""
+    from upotbo.errors import InputError
+    from upotbo.properties import get_property
+
+    try:
+        prop = get_property(name)
+    except InputError:  # a user property registered only in the process that ran the search
+        return name
+    return f"{prop.label} ({prop.unit})"
+
+
 def markdown_table(rows: list[TopRow], objective: Objective, constrained: Sequence[str] = ()) -> str:
-    extra = "".join(f" {name} |" for name in constrained)
+    extra = "".join(f" {_header(name)} |" for name in constrained)
     value = f"{objective.label} ({objective.unit})"
     lines = [
         f"| rank | formula | cell | atoms | space group | {value} | step |{extra}",

@@ -7,6 +7,7 @@ atom is the reference. Energies stay on the potential's own scale, like the comp
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ def elemental_references(
     potential: Potential, elements: list[str], log: Callable[[str], None] | None = None
 ) -> dict[str, Reference]:
     """The reference of each element under ``potential``, relaxed once per user and potential (cached
-    on disk, ``upotbo.cache``): validation, formation energies and hulls all use these."""
+    on disk, ``upotbo.cache``): validation, formation energies and hulls all use these. ``log`` (by
+    default the ``upotbo`` logger, which the CLI prints) hears when they must be relaxed first."""
+    log = log or logging.getLogger("upotbo").info
     found: dict[str, Reference] = {}
     for el in elements:
         cached = lookup(CACHE, _key(el, potential))
@@ -59,8 +62,10 @@ def elemental_references(
             found[el] = Reference.from_dict(el, cached)
     todo = [el for el in elements if el not in found]
     if todo:
-        if log is not None:
-            log(f"relaxing elemental references for {', '.join(todo)} (elemental solids, dimers)")
+        log(
+            f"relaxing elemental references for {', '.join(todo)} under {potential.name} "
+            "(once: cached for later runs)"
+        )
         for el, ref in relax_references(potential, todo, FMAX, STEPS).items():
             store(CACHE, _key(el, potential), ref.to_dict())
             found[el] = ref
