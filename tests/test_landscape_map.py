@@ -140,6 +140,7 @@ def test_search_run_on_its_landscape(chgnet, tmp_path, capsys):
         (["--elements", "Zr,C", "--nchem", "1", "--per-point", "3"], "too few for a UMAP map"),
         (["--run", "/tmp"], "not an upotbo run directory"),
         (["--pool", "Zr,Qq"], "unknown element symbol 'Qq'"),
+        (["--formula", "Zr4C4", "--property", "density"], "colour crystals by cohesive energy"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, capsys, args, message):

@@ -109,6 +109,11 @@ def landscape(args: argparse.Namespace) -> int:
     from upotbo.landscape.maps import dft_overlay, place_run, write_map
     from upotbo.potentials import load_potential
 
+    if args.prop.name != "cohesive_energy":  # the maps, their CSVs and the DFT overlay are of E_c
+        raise InputError(
+            f"landscape maps colour crystals by cohesive energy (the paper's Fig. 2), not {args.prop.name}: "
+            "drop --property"
+        )
     spec, run = _spec(args)
     if spec.total < MIN_POINTS:
         raise InputError(
