@@ -21,6 +21,13 @@ from upotbo.potentials.base import Potential
 Direction = Literal["minimize", "maximize"]
 
 
+def per_atom_above(composition: Composition, energy: float, per_element: dict[str, float]) -> float:
+    """eV/atom of a cell's ``energy`` above the sum of its elements' per-atom energies (cohesive
+    energy against isolated atoms, formation energy against elemental references)."""
+    reference = sum(n * per_element[el.symbol] for el, n in composition.items())
+    return (energy - reference) / composition.num_atoms
+
+
 class Property(ABC):
     """What the search optimises. ``value`` gets the crystal and the potential's total energy (eV/cell)."""
 

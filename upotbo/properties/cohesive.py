@@ -15,7 +15,7 @@ from pymatgen.core import Composition, Structure
 
 from upotbo.errors import InputError
 from upotbo.potentials.base import Potential
-from upotbo.properties.base import Property
+from upotbo.properties.base import Property, per_atom_above
 
 
 @lru_cache(maxsize=1)
@@ -27,9 +27,7 @@ def isolated_atom_energies() -> dict[str, float]:
 
 def cohesive_energy(composition: Composition, energy_pbe: float) -> float:
     """eV/atom from a raw-PBE total energy (eV per cell)."""
-    atoms = isolated_atom_energies()
-    total = sum(n * atoms[el.symbol] for el, n in composition.items())
-    return (energy_pbe - total) / composition.num_atoms
+    return per_atom_above(composition, energy_pbe, isolated_atom_energies())
 
 
 class CohesiveEnergy(Property):

@@ -203,7 +203,11 @@ def born_stable(c: np.ndarray) -> bool:
     Phys. Rev. B 90, 224104 (2014)); the per-system inequalities in that paper are special cases, so
     this one test needs no symmetry detection.
     """
-    return bool(np.linalg.eigvalsh(_symmetric(c)).min() > 0)
+    return bool(_smallest_eigenvalue(c) > 0)
+
+
+def _smallest_eigenvalue(c: np.ndarray) -> float:
+    return float(np.linalg.eigvalsh(_symmetric(c)).min())
 
 
 def vrh_moduli(c: np.ndarray) -> tuple[float, float]:
@@ -275,8 +279,8 @@ def mechanics(
         if isinstance(c, str):
             out.append(c)
             continue
-        smallest = float(np.linalg.eigvalsh(c).min())
-        if not smallest > 0:
+        if not born_stable(c):
+            smallest = _smallest_eigenvalue(c)
             out.append(
                 f"mechanically unstable (Born criteria): smallest eigenvalue of C is {smallest:.1f} GPa"
             )

@@ -17,7 +17,7 @@ from pymatgen.core import Composition, Structure
 
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.potentials.base import Potential
-from upotbo.properties.base import Property
+from upotbo.properties.base import Property, per_atom_above
 
 
 class FormationEnergy(Property):
@@ -42,8 +42,7 @@ class FormationEnergy(Property):
         missing = [el.symbol for el in composition.elements if el.symbol not in self.mu]
         if missing:
             raise CandidateFailed(f"no elemental reference for {', '.join(missing)} (all prototypes failed)")
-        reference = sum(n * self.mu[el.symbol] for el, n in composition.items())
-        return (energy - reference) / composition.num_atoms
+        return per_atom_above(composition, energy, self.mu)
 
 
 class EnergyAboveHull(Property):

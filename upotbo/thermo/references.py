@@ -28,8 +28,6 @@ CACHE = "elemental_references.json"
 FMAX = 0.05  # eV/Å: always relaxed tightly, whatever a caller's crystals get
 STEPS = 500  # FIRE steps (they converge in < 40 under CHGNet)
 VERSION = "protos-v1"  # bump when the elemental prototypes change
-# Binding per atom beyond this is a potential's short-range hole, not a reference (as for E_c)
-MOST_BOUND = -10.5  # eV/atom, cohesive
 
 
 @dataclass
@@ -115,6 +113,7 @@ def relax_references(
     from upotbo.properties.cohesive import CohesiveEnergy  # properties use references: import late
 
     cohesive = CohesiveEnergy()
+    low, high = cohesive.plausible
     best: dict[str, Reference] = {}
     relaxed = relax_batch(potential, [s for *_, s in tried], steps=steps, fmax=fmax, stop=stop)
     for (el, name, _), r in zip(tried, relaxed, strict=True):
@@ -122,7 +121,7 @@ def relax_references(
         # big enough that the cell relaxation barely acts on it, which the check below confirms
         if r.error is not None or not math.isfinite(r.energy):
             continue
-        if not MOST_BOUND < cohesive.value(r.structure, r.energy, potential):
+        if not low < cohesive.value(r.structure, r.energy, potential) < high:
             continue
         if "molecule" in name and not np.allclose(r.structure.lattice.abc, BOX, atol=1.0):
             continue
