@@ -17,7 +17,7 @@ from conftest import run_cli, run_main
 
 import upotbo
 from upotbo.cli import build_parser
-from upotbo.cli_args import finite_float, int_in, property_type
+from upotbo.cli_args import finite_float, int_in, objectives_type
 from upotbo.properties import CohesiveEnergy
 
 FAST = ["--steps", "4", "--n-init", "2", "--relax-steps", "0", "--batch-size", "4", "--no-progress"]
@@ -92,10 +92,17 @@ def test_finite_float(bound, accepted, refused):
         assert str(exc.value) == f"{expected}: the fix"
 
 
-def test_property_type():
-    assert isinstance(property_type("cohesive_energy"), CohesiveEnergy)
+def test_objectives_type():
+    (one,) = objectives_type("cohesive_energy")
+    assert isinstance(one, CohesiveEnergy)
+    two = objectives_type("bulk_modulus,density:min")
+    assert [(p.name, p.direction) for p in two] == [("bulk_modulus", "maximize"), ("density", "minimize")]
     with pytest.raises(argparse.ArgumentTypeError, match="unknown property 'band_gap': choose one of"):
-        property_type("band_gap")
+        objectives_type("density,band_gap")
+    with pytest.raises(argparse.ArgumentTypeError, match="names a property twice"):
+        objectives_type("density,density:min")
+    with pytest.raises(argparse.ArgumentTypeError, match="4 objectives .*: a search takes 1 to 3"):
+        objectives_type("density,bulk_modulus,hardness,volume_per_atom")
 
 
 def test_values_accepted_before_still_parse():
@@ -104,7 +111,7 @@ def test_values_accepted_before_still_parse():
         ["search", "--timeout", "0", "--prune-margin", "0", "--target", "-7.5", "--seed", "-3"]
     )
     assert (search.timeout, search.prune_margin, search.target, search.seed) == (0.0, 0.0, -7.5, -3)
-    assert isinstance(search.prop, CohesiveEnergy)
+    assert [type(p) for p in search.prop] == [CohesiveEnergy]
     assert (search.batch_size, search.relax_steps, search.out) == (32, 40, "runs/search")
     landscape = parser.parse_args(["landscape", "--formula", "Zr4C4"])
     assert (landscape.batch_size, landscape.relax_steps, landscape.out) == (100, 0, None)

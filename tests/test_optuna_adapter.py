@@ -356,3 +356,26 @@ def test_rdb_session_rolls_back_any_error(tmp_path):
     with adapter.rdb_session(rdb) as session:
         adapter.lock_study_row(session, adapter.study_id(study))
     assert optuna.load_study(study_name=study.study_name, storage=url).trials == []
+
+
+def test_pareto_below_is_motpes_split_of_a_multi_objective_study():
+    """Same good set as optuna's TPE on a real two-objective study (layers, then HSSP on the last)."""
+    from optuna.samplers._tpe.sampler import _split_complete_trials_multi_objective
+
+    rng = np.random.default_rng(3)
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    for x, y in rng.normal(size=(60, 2)):
+        study.add_trial(optuna.trial.create_trial(values=[float(x), float(y)], params={}, distributions={}))
+    trials = study.get_trials(deepcopy=False)
+    losses = np.array([[t.values[0], -t.values[1]] for t in trials])
+    for n_below in (0, 1, 6, 13, 60):
+        below, _ = _split_complete_trials_multi_objective(trials, study, n_below)
+        assert adapter.pareto_below(losses, n_below).tolist() == sorted(t.number for t in below)
+
+
+def test_non_domination_ranks_and_hypervolume():
+    losses = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [3.0, 3.0], [2.5, 2.5]])
+    assert adapter.non_domination_ranks(losses).tolist() == [0, 0, 0, 2, 1]
+    # the front's staircase under (4, 4): 3x1 + 2x1 + 1x1
+    assert adapter.hypervolume(losses, np.array([4.0, 4.0])) == pytest.approx(6.0)
+    assert adapter.hypervolume(losses, np.array([0.5, 0.5])) == 0.0  # nothing inside the box

@@ -137,12 +137,12 @@ def test_constrained_search_stores_infeasible_apart_and_ranks_feasible(chgnet, t
     search = Search(space, chgnet, cohesion, tmp_path, config, constraints=[constraint])
     result = search.run(36)
     records = completed_records(load_existing(local_url(tmp_path)))
-    assert all("formation_energy" in r.constraints for r in records)
+    assert all("formation_energy" in r.properties for r in records)
     feasible = [r for r in records if r.feasible]
     infeasible = [r for r in records if not r.feasible]
     assert feasible and infeasible
     for r in infeasible:
-        assert r.constraints["formation_energy"] > -0.6 and r.violation > 0
+        assert r.properties["formation_energy"] > -0.6 and r.violation > 0
     assert result.best_value == pytest.approx(min(r.value for r in feasible))
     assert min(r.value for r in records) <= result.best_value  # an infeasible crystal may be stronger
     write_report(tmp_path)

@@ -82,14 +82,15 @@ def _search(args: argparse.Namespace) -> int:
 
     from upotbo.potentials import load_potential
     from upotbo.properties.thermo import use_competing
-    from upotbo.report import constrained_names, markdown_table, write_report
+    from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
     from upotbo.search.cores import available_cores
     from upotbo.space import SearchSpace
+    from upotbo.storage import RunDirectory
     from upotbo.storage.study_db import display_url
 
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
-    use_competing(args.competing, [args.prop, *(c.prop for c in args.constraints)])
+    use_competing(args.competing, [*args.prop, *(c.prop for c in args.constraints)])
     potential = load_potential(args.potential)
     search = Search(
         space,
@@ -151,17 +152,23 @@ def _search(args: argparse.Namespace) -> int:
         f"{result.steps} steps ({result.scored} scored, {result.failed} failed), {result.elapsed:.0f} s this "
         f"session, potential: {potential.name}, relaxation: {args.relax_steps} steps"
     )
-    if result.best_value is not None:
+    pareto = len(search.objectives) > 1
+    if pareto and rows:
+        names = ", ".join(o.header for o in search.objectives)
+        print(f"Pareto front of {names}: {len(rows)} crystal(s) (the first {args.top} at most)")
+    elif result.best_value is not None:
         print(
             f"best: {result.best_formula} at step {result.best_step}, "
             f"{objective.label} = {result.best_value:.3f} {objective.unit}"
         )
-    elif args.constraints:
+    if args.constraints and not rows:
         met = ", ".join(c.text for c in args.constraints)
         print(f"no crystal met the constraints yet ({met}): the best that break them are in top.md")
-    print(markdown_table(rows[:10], objective, constrained_names(search.settings.get("constraints", []))))
+    run = RunDirectory.open(args.out)
+    print(markdown_table(rows[:10], objective, top_columns(run)))
     study = "study.db" if args.storage is None else f"the study in {display_url(args.storage)}"
-    print(f"outputs in {args.out}: top.csv, top.md, cifs/, convergence.png, compositions.png, {study}")
+    plots = "pareto.png, convergence.png (hypervolume)" if pareto else "convergence.png"
+    print(f"outputs in {args.out}: top.csv, top.md, cifs/, {plots}, compositions.png, {study}")
     return 0
 
 
@@ -174,12 +181,12 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from upotbo.report import constrained_names, markdown_table, write_report
+    from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.storage import RunDirectory
 
     rows = write_report(args.run_dir, top=args.top)
     run = RunDirectory.open(args.run_dir)
-    print(markdown_table(rows, run.objective, constrained_names(run.settings.get("constraints", []))))
+    print(markdown_table(rows, run.objective, top_columns(run)))
     return 0
 
 

@@ -61,12 +61,12 @@ def finite_float(name: str, bound: Bound = "finite", fix: str = "") -> Callable[
     return parse
 
 
-def property_type(name: str) -> Property:
-    """An argparse type: the registered property ``NAME`` or ``NAME:min``/``NAME:max`` (a ``Property``),
-    unknown names refused."""
-    from upotbo.properties import get_property
+def objectives_type(spec: str) -> tuple[Property, ...]:
+    """An argparse type: ``NAME`` or ``NAME:min``/``NAME:max``, or two or three of them separated by
+    commas (a Pareto search); unknown names refused."""
+    from upotbo.properties import get_objectives
 
-    return _argument(get_property, name)
+    return _argument(get_objectives, spec)
 
 
 def constraint_type(text: str) -> Constraint:
@@ -115,11 +115,11 @@ def add_run_flags(p: argparse.ArgumentParser, *, batch_size: int, out: str | Non
     p.add_argument(
         "--property",
         dest="prop",
-        type=property_type,
+        type=objectives_type,
         default="cohesive_energy",
-        metavar="NAME",
+        metavar="NAME[,NAME]",
         help=f"property to optimise, one of: {', '.join(PROPERTIES)} (default cohesive_energy); "
-        "NAME:min or NAME:max sets its direction",
+        "NAME:min or NAME:max sets its direction; two or three, comma-separated, search their Pareto front",
     )
     p.add_argument(
         "--batch-size",

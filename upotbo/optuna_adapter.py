@@ -12,21 +12,24 @@ Written for and tested on optuna 5.1 (5.1.0); ``pyproject.toml`` pins ``optuna>=
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
+from optuna._hypervolume import compute_hypervolume
+from optuna._hypervolume.hssp import _solve_hssp
 from optuna.distributions import BaseDistribution
 from optuna.samplers import TPESampler
 from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
 from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions
-from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+from optuna.samplers._tpe.sampler import _get_reference_point, _split_trials, default_gamma
 from optuna.search_space.group_decomposed import _SearchSpaceGroup
 from optuna.storages._rdb import models as _models
 from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.study._multi_objective import _fast_non_domination_rank
 from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -129,13 +132,18 @@ def tpe_constant_liar(sampler: TPESampler) -> bool:
     return sampler._constant_liar
 
 
+def tpe_gamma(sampler: TPESampler) -> Callable[[int], int]:
+    """The size of TPE's good set for a number of finished trials (the sampler's ``gamma``)."""
+    return sampler._gamma or default_gamma
+
+
 def tpe_split(
     sampler: TPESampler, study: optuna.Study, trials: list[FrozenTrial]
 ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
     """TPE's split of ``trials`` into its good and rest sets, the good set sized by the sampler's gamma
     of the finished ones (running trials, the constant liars, go to the rest)."""
     n_finished = sum(t.state != TrialState.RUNNING for t in trials)
-    return _split_trials(study, trials, (sampler._gamma or default_gamma)(n_finished))
+    return _split_trials(study, trials, tpe_gamma(sampler)(n_finished))
 
 
 def search_space_groups(
@@ -268,3 +276,38 @@ def with_constraints(trial: FrozenTrial, values: Sequence[float]) -> FrozenTrial
     this process saw."""
     trial.system_attrs[_CONSTRAINTS_KEY] = tuple(values)
     return trial
+
+
+# -- Pareto fronts -----------------------------------------------------------------------------------
+
+
+def non_domination_ranks(losses: np.ndarray, n_below: int | None = None) -> np.ndarray:
+    """Each point's Pareto layer (0: the front) of ``losses`` (points x objectives, lower is better);
+    with ``n_below``, layers are only told apart until that many points are ranked (the rest share one)."""
+    return _fast_non_domination_rank(np.asarray(losses, dtype=float), n_below=n_below)
+
+
+def hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
+    """The volume dominated by ``losses`` (lower is better) and bounded by ``reference``."""
+    points = np.asarray(losses, dtype=float)
+    inside = points[np.all(points < reference, axis=1)]
+    return float(compute_hypervolume(inside, np.asarray(reference, dtype=float))) if len(inside) else 0.0
+
+
+def pareto_below(losses: np.ndarray, n_below: int) -> np.ndarray:
+    """Indices of MOTPE's "good" set: the ``n_below`` best points by Pareto layer, the last layer cut
+    by hypervolume subset selection, as ``TPESampler`` splits a multi-objective study's trials."""
+    losses = np.asarray(losses, dtype=float)
+    if n_below <= 0:
+        return np.arange(0)
+    if n_below >= len(losses):
+        return np.arange(len(losses))
+    ranks = _fast_non_domination_rank(losses, n_below=n_below)
+    layers, counts = np.unique(ranks, return_counts=True)
+    whole = int(np.max(layers[np.cumsum(counts) <= n_below], initial=-1))
+    below = np.flatnonzero(ranks <= whole)
+    if below.size < n_below:
+        cut = np.flatnonzero(ranks == whole + 1)
+        picked = _solve_hssp(losses[cut], cut, n_below - below.size, _get_reference_point(losses[cut]))
+        below = np.append(below, picked)
+    return np.sort(below)

@@ -109,9 +109,10 @@ def landscape(args: argparse.Namespace) -> int:
     from upotbo.landscape.maps import dft_overlay, place_run, write_map
     from upotbo.potentials import load_potential
 
-    if args.prop.name != "cohesive_energy":  # the maps, their CSVs and the DFT overlay are of E_c
+    names = ",".join(p.name for p in args.prop)
+    if names != "cohesive_energy":  # the maps, their CSVs and the DFT overlay are of E_c
         raise InputError(
-            f"landscape maps colour crystals by cohesive energy (the paper's Fig. 2), not {args.prop.name}: "
+            f"landscape maps colour crystals by cohesive energy (the paper's Fig. 2), not {names}: "
             "drop --property"
         )
     spec, run = _spec(args)
@@ -143,7 +144,7 @@ def landscape(args: argparse.Namespace) -> int:
         storage=args.storage,
         resume=args.resume,
         shard=shard,
-        prop=args.prop,
+        prop=args.prop[0],
     )
     part = f", shard {shard[0]}/{shard[1]}: {job.total} of them" if args.shard else ""
     mode = f"relaxed {args.relax_steps} steps" if args.relax_steps else "single point"

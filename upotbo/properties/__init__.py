@@ -1,6 +1,7 @@
 """Target properties (each a name, a unit, a direction and a label), found by name in one registry.
 
-``get_property("density:min")`` overrides a property's direction; ``register_property`` adds any
+``get_property("density:min")`` overrides a property's direction, ``get_objectives("a,b")`` gives the
+objectives of a Pareto search; ``register_property`` adds any
 function of the relaxed crystal and the potential under a name of its own, for ``--property`` too
 when the registering module is imported first.
 """
@@ -49,6 +50,25 @@ def get_property(spec: str) -> Property:
     return prop
 
 
+MAX_OBJECTIVES = 3
+
+
+def get_objectives(spec: str) -> tuple[Property, ...]:
+    """One property (``"hardness"``) or two or three at once for a Pareto front
+    (``"bulk_modulus,density:min"``), each with its direction."""
+    return check_objectives(tuple(get_property(part) for part in spec.split(",")))
+
+
+def check_objectives(props: tuple[Property, ...]) -> tuple[Property, ...]:
+    """``props`` if they can be a search's objectives: one to three, each once."""
+    names = ",".join(p.name for p in props)
+    if not props or len(props) > MAX_OBJECTIVES:
+        raise InputError(f"{len(props)} objectives ({names}): a search takes 1 to {MAX_OBJECTIVES}")
+    if len({p.name for p in props}) < len(props):
+        raise InputError(f"{names} names a property twice: give each objective once")
+    return props
+
+
 def register_property(
     name: str,
     function: Callable[[Structure, Potential], float],
@@ -78,6 +98,8 @@ __all__ = [
     "ShearModulus",
     "VolumePerAtom",
     "cohesive_energy",
+    "check_objectives",
+    "get_objectives",
     "get_property",
     "isolated_atom_energies",
     "register_property",

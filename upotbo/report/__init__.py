@@ -4,22 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from upotbo.report.pareto import hypervolume_history, pareto_front, plot_hypervolume, plot_pareto
 from upotbo.report.plots import plot_compositions, plot_convergence
-from upotbo.report.tables import TopRow, best_per_composition, constrained_names, markdown_table, write_top
+from upotbo.report.tables import (
+    TopRow,
+    best_per_composition,
+    extra_columns,
+    markdown_table,
+    ranked,
+    write_top,
+)
 from upotbo.storage import RunDirectory, completed_records, step_elements
 
 
 def write_report(run_dir: str | Path, top: int = 20) -> list[TopRow]:
-    """(Re)write every report file of a run directory from its database."""
+    """(Re)write every report file of a run directory from its database (a Pareto search: the front
+    as the top table, ``pareto.png``, and the front's hypervolume by step as ``convergence.png``)."""
     run = RunDirectory.open(run_dir)
     study = run.study()
     records = completed_records(study)
-    rows = write_top(records, run.path, run.objective, n=top, constraints=run.settings.get("constraints", []))
-    plot_convergence(records, run.settings.get("n_init", 0), run.path / "convergence.png", run.objective)
+    objectives = run.objectives
+    rows = write_top(records, run.path, objectives, n=top, constraints=run.settings.get("constraints", []))
+    n_init = run.settings.get("n_init", 0)
+    if len(objectives) > 1:
+        plot_pareto(records, objectives, run.path / "pareto.png")
+        plot_hypervolume(hypervolume_history(records, objectives), n_init, run.path / "convergence.png")
+    else:
+        plot_convergence(records, n_init, run.path / "convergence.png", run.objective)
     plot_compositions(step_elements(study), run.settings["pool"], run.path / "compositions.png")
     return rows
 
 
+def top_columns(run: RunDirectory) -> list[tuple[str, str]]:
+    """The columns a run's top table shows beside its first objective."""
+    return extra_columns(run.objectives, run.settings.get("constraints", []))
+
+
 __all__ = [
-    "TopRow", "best_per_composition", "constrained_names", "markdown_table", "write_report", "write_top"
+    "TopRow",
+    "best_per_composition",
+    "extra_columns",
+    "hypervolume_history",
+    "markdown_table",
+    "pareto_front",
+    "ranked",
+    "top_columns",
+    "write_report",
+    "write_top",
 ]

@@ -1,4 +1,5 @@
-"""Top-N table (best crystal per distinct composition) as CSV and Markdown, plus a CIF for each."""
+"""Top-N table (best crystal per distinct composition; a Pareto search: its front) as CSV and Markdown,
+plus a CIF for each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from pymatgen.io.cif import CifWriter
 
 from upotbo.cells import SYMPREC
+from upotbo.report.pareto import pareto_front
 from upotbo.storage.run_record import Objective, Record
 
 COLUMNS = (
@@ -42,29 +44,45 @@ def best_per_composition(records: list[Record], n: int, objective: Objective) ->
     return sorted(best.values(), key=lambda r: objective.sign * r.value)[:n]
 
 
+def ranked(records: list[Record], objectives: list[Objective], n: int) -> list[Record]:
+    """The feasible crystals a run answers with: the best per composition, or a Pareto search's front."""
+    if len(objectives) > 1:
+        return pareto_front(records, objectives, n)
+    return best_per_composition([r for r in records if r.feasible], n, objectives[0])
+
+
 def write_top(
-    records: list[Record], out_dir: Path, objective: Objective, n: int = 20, constraints: Sequence[str] = ()
+    records: list[Record],
+    out_dir: Path,
+    objectives: list[Objective],
+    n: int = 20,
+    constraints: Sequence[str] = (),
 ) -> list[TopRow]:
-    """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif`` for the feasible crystals; return
-    the rows. A constrained run (``constraints``: their texts, e.g. ``e_above_hull<=0.05``) gets a column
-    per constrained property, and the best infeasible crystals apart (``infeasible.csv``, in ``top.md``)."""
-    names = constrained_names(constraints)
+    """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif`` for the ``ranked`` crystals;
+    return the rows. A Pareto search gets a column per further objective; a constrained run
+    (``constraints``: their texts, e.g. ``e_above_hull<=0.05``) a column per constrained property, and
+    the best infeasible crystals apart (``infeasible.csv``, in ``top.md``)."""
+    columns = extra_columns(objectives, constraints)
     cif_dir = out_dir / "cifs"
     cif_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for rank, record in enumerate(best_per_composition([r for r in records if r.feasible], n, objective), 1):
+    for rank, record in enumerate(ranked(records, objectives, n), 1):
         path = cif_dir / f"{rank:02d}_{record.cell_formula}.cif"
         CifWriter(record.structure, symprec=SYMPREC).write_file(path)
         rows.append(TopRow(rank, record, str(path.relative_to(out_dir))))
-    _write_csv(out_dir / "top.csv", rows, objective, names)
-    text = markdown_table(rows, objective, names)
+    objective = objectives[0]
+    _write_csv(out_dir / "top.csv", rows, objective, columns, violation=bool(constraints))
+    text = markdown_table(rows, objective, columns)
+    if len(objectives) > 1:
+        names = ", ".join(o.header for o in objectives)
+        text = f"Pareto front of {names}: no other feasible crystal is better on all of them.\n\n{text}"
     if constraints:
         apart = best_per_composition([r for r in records if not r.feasible], n, objective)
         apart_rows = [TopRow(rank, record, "") for rank, record in enumerate(apart, 1)]
-        _write_csv(out_dir / "infeasible.csv", apart_rows, objective, names)
+        _write_csv(out_dir / "infeasible.csv", apart_rows, objective, columns, violation=True)
         text = (
             f"Constraints: {', '.join(constraints)}.\n\n{text}\n\nBest crystals that break a constraint "
-            f"(stored, not ranked):\n\n{markdown_table(apart_rows, objective, names)}"
+            f"(stored, not ranked):\n\n{markdown_table(apart_rows, objective, columns)}"
         )
     (out_dir / "top.md").write_text(text + "\n")
     return rows
@@ -75,16 +93,28 @@ def constrained_names(constraints: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(re.split(r"[<>]=", text, maxsplit=1)[0].strip() for text in constraints))
 
 
-def _write_csv(path: Path, rows: list[TopRow], objective: Objective, names: list[str]) -> None:
+def extra_columns(objectives: list[Objective], constraints: Sequence[str]) -> list[tuple[str, str]]:
+    """(property name, header) of the columns beside the first objective: a Pareto search's further
+    objectives, then each constrained property not among them."""
+    columns = {o.name: o.header for o in objectives[1:]}
+    for name in constrained_names(constraints):
+        if name != objectives[0].name:
+            columns.setdefault(name, _header(name))
+    return list(columns.items())
+
+
+def _write_csv(
+    path: Path, rows: list[TopRow], objective: Objective, columns: list[tuple[str, str]], violation: bool
+) -> None:
     value_header = f"value_{objective.unit.replace('/', '_per_')}"
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        tail = [*names, "violation"] if names else []
+        tail = [name for name, _ in columns] + (["violation"] if violation else [])
         writer.writerow([value_header if c == "value" else c for c in COLUMNS] + tail)
         for row in rows:
             r = row.record
-            extra = [_shown(r.constraints.get(name), 4) for name in names]
-            extra += [f"{r.violation:.4g}"] if names else []
+            extra = [_shown(r.properties.get(name), 4) for name, _ in columns]
+            extra += [f"{r.violation:.4g}"] if violation else []
             writer.writerow(
                 [
                     row.rank,
@@ -120,16 +150,18 @@ def _header(name: str) -> str:
     return f"{prop.label} ({prop.unit})"
 
 
-def markdown_table(rows: list[TopRow], objective: Objective, constrained: Sequence[str] = ()) -> str:
-    extra = "".join(f" {_header(name)} |" for name in constrained)
-    value = f"{objective.label} ({objective.unit})"
+def markdown_table(
+    rows: list[TopRow], objective: Objective, columns: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The rows as Markdown; ``columns``: (property name, header) shown beside the objective."""
+    extra = "".join(f" {header} |" for _, header in columns)
     lines = [
-        f"| rank | formula | cell | atoms | space group | {value} | step |{extra}",
-        "| ---: | --- | --- | ---: | --- | ---: | ---: |" + " ---: |" * len(constrained),
+        f"| rank | formula | cell | atoms | space group | {objective.header} | step |{extra}",
+        "| ---: | --- | --- | ---: | --- | ---: | ---: |" + " ---: |" * len(columns),
     ]
     for row in rows:
         r = row.record
-        cells = "".join(f" {_shown(r.constraints.get(name), 3)} |" for name in constrained)
+        cells = "".join(f" {_shown(r.properties.get(name), 3)} |" for name, _ in columns)
         lines.append(
             f"| {row.rank} | {r.formula} | {r.cell_formula} | {r.natoms} | "
             f"{r.spacegroup} ({r.spacegroup_number}) | {r.value:.3f} | {r.number} |{cells}"

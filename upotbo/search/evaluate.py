@@ -27,7 +27,8 @@ class Scored:
     energy: float = math.nan
     relax_steps: int = 0
     error: str | None = None
-    constraints: dict[str, float | str] = field(default_factory=dict)  # constrained property -> value
+    # every property besides the objective (further objectives, constrained ones): its value or why none
+    properties: dict[str, float | str] = field(default_factory=dict)
     violation: float = 0.0  # summed over the constraints (0: feasible)
 
 
@@ -56,6 +57,10 @@ def break_symmetry(structure: Structure, strain: float = STRAIN, rattle: float =
 class Evaluator:
     """Potential + property + relaxation budget; ``score`` takes and returns batches.
 
+    ``objectives``: further objectives of a Pareto search, computed for every crystal like the first
+    (a crystal one of them fails on has no place on the front: it fails). ``constraints``: properties
+    computed for every crystal, a value that breaks a bound makes the crystal infeasible, not failed.
+
     With ``prune_margin`` set, a relaxation is stopped at a check (every 10 steps) when the candidate is
     still more than the margin above the best value known, the margin shrinking linearly to a third of
     itself by the last step: relaxations gain ~1-2 eV/atom at most, so such a candidate cannot become
@@ -74,16 +79,18 @@ class Evaluator:
         prune_margin: float | None = None,
         perturb: bool = True,
         constraints: tuple[Constraint, ...] = (),
+        objectives: Sequence[Property] = (),
     ) -> None:
         self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
         self.prune_margin, self.perturb, self.constraints = prune_margin, perturb, tuple(constraints)
+        self.objectives = tuple(objectives)
 
     @property
     def properties(self) -> list[Property]:
-        """The objective and each constrained property (once each)."""
+        """The objective, the further objectives and each constrained property (once each)."""
         found = {self.prop.name: self.prop}
-        for c in self.constraints:
-            found.setdefault(c.prop.name, c.prop)
+        for p in (*self.objectives, *(c.prop for c in self.constraints)):
+            found.setdefault(p.name, p)
         return list(found.values())
 
     @property
@@ -111,6 +118,8 @@ class Evaluator:
 
     def _pruner(self, structures: Sequence[Structure], best: float | None) -> Callable | None:
         if self.prune_margin is None or best is None or self.relax_steps == 0 or not self.prop.prunable:
+            return None
+        if self.objectives:  # a crystal far behind on the first objective may lead on another
             return None
         sign = 1.0 if self.prop.direction == "minimize" else -1.0
         margin0 = self.prune_margin
@@ -147,31 +156,42 @@ class Evaluator:
             initial = self.prop.values(
                 [structures[i] for i in ok], [relaxed[i].initial_energy for i in ok], self.potential
             )
-        low, high = self.prop.plausible
         for i, value, start in zip(ok, found, initial, strict=True):
+            value = _plausible(self.prop, value)
             if isinstance(value, str):
                 out[i].error = value
-            elif not low <= value <= high:
-                out[i].error = (
-                    f"implausible {self.prop.name} {value:.2f} {self.prop.unit} "
-                    f"(outside {low}..{high}; the potential failed on this geometry)"
-                )
             else:
                 out[i].value = value
                 out[i].initial_value = start if isinstance(start, float) else math.nan
-        self._constrain([s for s in out if s.error is None])
+        self._further([s for s in out if s.error is None])
         return out
 
-    def _constrain(self, scored: list[Scored]) -> None:
-        """Each constrained property of each scored crystal (batched), and the crystal's violation."""
+    def _further(self, scored: list[Scored]) -> None:
+        """Every property besides the objective for each scored crystal (batched), and its violation."""
+        constrained = {c.prop.name for c in self.constraints}
+        further = {p.name for p in self.objectives}
         for p in self.properties:
-            if not any(c.prop.name == p.name for c in self.constraints):
+            if p.name not in constrained | further:
                 continue
             if p.name == self.prop.name:
                 found: list[float | str] = [s.value for s in scored]
             else:
                 found = p.values([s.structure for s in scored], [s.energy for s in scored], self.potential)
             for s, value in zip(scored, found, strict=True):
-                s.constraints[p.name] = value
+                s.properties[p.name] = _plausible(p, value)
         for s in scored:
-            s.violation = total_violation(self.constraints, s.constraints)
+            failed = [f"{n}: {s.properties[n]}" for n in further if isinstance(s.properties[n], str)]
+            if failed:
+                s.error = "; ".join(failed)
+            s.violation = total_violation(self.constraints, s.properties)
+
+
+def _plausible(prop: Property, value: float | str) -> float | str:
+    """The value, or why the potential must have failed (a value outside the property's plausible range)."""
+    low, high = prop.plausible
+    if isinstance(value, str) or low <= value <= high:
+        return value
+    return (
+        f"implausible {prop.name} {value:.2f} {prop.unit} "
+        f"(outside {low}..{high}; the potential failed on this geometry)"
+    )

@@ -10,6 +10,11 @@ The default TPE sees a *window* of the history (``WindowedTPESampler``), for two
   500 steps in paper42) and stops looking elsewhere. The window holds one trial per cell content
   (``key``: the best crystal found for it), so the good set is the 25 best *compositions*: the model
   learns where in (a, c) strong crystals are, and keeps trying structures at all 25.
+
+A Pareto search (``further``: its objectives beyond the trial's value) ranks the window the way
+optuna's multi-objective TPE (MOTPE) splits a study: feasible before infeasible, then by Pareto layer,
+the last layer cut by hypervolume subset selection. A cell content's trial is replaced by one that
+dominates it.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class WindowedTPESampler(TPESampler):
         n_recent: int = N_RECENT,
         key: Callable[[FrozenTrial], Any] | None = cell_content,
         uniform: tuple[str, ...] = UNIFORM,
+        further: tuple[tuple[str, int], ...] = (),
         **kwargs: Any,
     ) -> None:
         # The random start counts real trials, not the window's (which may hold fewer: one per key).
@@ -73,6 +79,7 @@ class WindowedTPESampler(TPESampler):
         super().__init__(*args, n_startup_trials=0, **kwargs)
         self._n_best, self._n_recent, self._key = n_best, n_recent, key
         self._uniform = frozenset(uniform)
+        self._further = further  # (name, sign) of a Pareto search's objectives beyond the trial's value
         self._cached: tuple[int, list[FrozenTrial]] = (-REFRESH, [])
         self._best: dict[Any, FrozenTrial] = {}  # key -> its best finished trial, all history
         self._front = FinishedFront()  # how far the history is folded into ``_best``
@@ -105,25 +112,47 @@ class WindowedTPESampler(TPESampler):
                 self._best, self._front = {}, FinishedFront()
             best = self._best
             sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0  # sign * value: lower, better
-
-            def rank(t: FrozenTrial) -> tuple[float, float]:  # feasible first, as constrained TPE ranks
-                return t.user_attrs.get("violation", 0.0), sign * t.value
-
             front, tail = self._front.advance(trials)
             for t in (*front, *tail):  # the tail comes again next time: folding twice changes nothing
                 if t.state == TrialState.COMPLETE:
                     k = t.number if self._key is None else self._key(t)
-                    if k not in best or rank(t) < rank(best[k]):
+                    if k not in best or self._better(t, best[k], sign):
                         best[k] = t
             shown = list(best.values())
             if len(shown) > self._n_best + self._n_recent:
-                top = heapq.nsmallest(self._n_best, shown, key=rank)
+                top = self._best_of(shown, self._n_best, sign)
                 latest = heapq.nlargest(self._n_recent, shown, key=lambda t: t.number)
                 shown = list({t.number: t for t in top + latest}.values())
             self._cached = (n_all, sorted(shown, key=lambda t: t.number))
             self._uses = {key: fitted.draws for key, fitted in self._fits.items()}
             self._groups, self._fits, self._split = None, {}, None
         return self._cached[1]
+
+    def _loss(self, t: FrozenTrial, sign: float) -> np.ndarray:
+        """The trial's objectives, lower is better (the trial's value, then the further ones)."""
+        found = t.user_attrs.get("properties", {})
+        return np.array([sign * t.value, *(s * found[name] for name, s in self._further)])
+
+    def _better(self, t: FrozenTrial, u: FrozenTrial, sign: float) -> bool:
+        """``t`` ranks above ``u``: feasible first (as constrained TPE ranks), then by value, or in a
+        Pareto search when ``t`` dominates ``u``."""
+        vt, vu = _violation(t), _violation(u)
+        if vt != vu:
+            return vt < vu
+        if not self._further:
+            return sign * t.value < sign * u.value
+        a, b = self._loss(t, sign), self._loss(u, sign)
+        return bool(np.all(a <= b) and np.any(a < b))
+
+    def _best_of(self, trials: list[FrozenTrial], n: int, sign: float) -> list[FrozenTrial]:
+        """The ``n`` best of ``trials``: feasible ones by value (Pareto search: MOTPE's split), then
+        infeasible ones by violation."""
+        if not self._further:
+            return heapq.nsmallest(n, trials, key=lambda t: (_violation(t), sign * t.value))
+        feasible = [t for t in trials if not _violation(t)]
+        rest = heapq.nsmallest(n, (t for t in trials if _violation(t)), key=_violation)
+        picked = adapter.pareto_below(np.array([self._loss(t, sign) for t in feasible]), n)
+        return ([feasible[i] for i in picked] + rest)[:n]
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -214,12 +243,31 @@ class WindowedTPESampler(TPESampler):
             trials = list(self._cached[1])
             if adapter.tpe_constant_liar(self):
                 trials += study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            self._split = adapter.tpe_split(self, study, trials)
+            self._split = adapter.tpe_split(self, study, trials) if not self._further else self._pareto_split(
+                study, trials
+            )
         below, above = self._split
         return (
             adapter.tpe_mixture(self, study, space, below, below=True),
             adapter.tpe_mixture(self, study, space, above, below=False),
         )
+
+
+    def _pareto_split(
+        self, study: Study, trials: list[FrozenTrial]
+    ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+        """MOTPE's split of the window: the good set sized by gamma of the finished trials, as
+        ``tpe_split`` sizes it; running trials (constant liars) join the rest."""
+        finished = [t for t in trials if t.state == TrialState.COMPLETE]
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        below = sorted(self._best_of(finished, adapter.tpe_gamma(self)(len(finished)), sign),
+                       key=lambda t: t.number)
+        chosen = {t.number for t in below}
+        return below, [t for t in trials if t.number not in chosen]
+
+
+def _violation(trial: FrozenTrial) -> float:
+    return trial.user_attrs.get("violation", 0.0)
 
 
 class _Fitted:
@@ -238,27 +286,34 @@ class _Fitted:
         self.used = 0
 
 
-def _tpe(seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
+Further = tuple[tuple[str, int], ...]  # a Pareto search's objectives beyond the trial's value: (name, sign)
+
+
+def _tpe(seed: int | None, n_init: int, further: Further) -> optuna.samplers.BaseSampler:
     # multivariate + group: model the define-by-run subspaces jointly (composition with its structure);
     # constant liar: a batch of asks does not propose the same point n times.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return WindowedTPESampler(
-            n_startup_trials=n_init, multivariate=True, group=True, constant_liar=True, seed=seed
+            n_startup_trials=n_init, multivariate=True, group=True, constant_liar=True, seed=seed,
+            further=further,
         )
 
 
-def _random(seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
+def _random(seed: int | None, n_init: int, further: Further) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-SAMPLERS: dict[str, Callable[[int | None, int], optuna.samplers.BaseSampler]] = {
+SAMPLERS: dict[str, Callable[[int | None, int, Further], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
     "random": _random,
 }
 
 
-def make_sampler(name: str, seed: int | None, n_init: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int | None, n_init: int, further: Further = ()
+) -> optuna.samplers.BaseSampler:
+    """The sampler ``name``; ``further``: (name, sign) of a Pareto search's other objectives."""
     if name not in SAMPLERS:
         raise InputError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](seed, n_init)
+    return SAMPLERS[name](seed, n_init, further)

@@ -119,7 +119,7 @@ def score_and_describe(
             s.energy,
             s.initial_value,
             s.relax_steps,
-            s.constraints,
+            s.properties,
             s.violation,
         )
         if s.error is None

@@ -37,6 +37,7 @@ from pymatgen.core import Composition, Structure
 from upotbo.errors import CandidateFailed
 from upotbo.optuna_adapter import frozen_trial, set_constraints, tell, trial_id, with_constraints
 from upotbo.potentials.base import Potential
+from upotbo.properties import check_objectives
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint
 from upotbo.search.cores import CoreShare, available_cores
@@ -187,6 +188,9 @@ class _Batch:
 class Search:
     """A resumable UPot-BO search writing to the run directory ``out_dir``.
 
+    ``prop``: the property to optimise, or two or three at once (a sequence) for their Pareto front;
+    the first is then the trials' value, the progress bar's "best" and what ``target`` is met on.
+
     With ``access.join``, each process samples with its own seed stream so that processes sharing a
     study do not propose the same candidates.
     """
@@ -195,15 +199,17 @@ class Search:
         self,
         space: SearchSpace,
         potential: Potential,
-        prop: Property,
+        prop: Property | Sequence[Property],
         out_dir: str | Path,
         config: SearchConfig = SearchConfig(),
         access: StudyAccess = StudyAccess(),
         constraints: Sequence[Constraint] = (),
     ) -> None:
         potential.check_elements(space.pool)
+        prop, *further = check_objectives((prop,) if isinstance(prop, Property) else tuple(prop))
         self.space, self.potential, self.prop, self.config = space, potential, prop, config
         self.objective = Objective.of(prop)
+        self.objectives = [self.objective, *(Objective.of(p) for p in further)]
         self.constraints = tuple(constraints)
         self.heartbeat_seconds = access.heartbeat_seconds
         check_workers(config.workers)
@@ -214,6 +220,7 @@ class Search:
             config.fmax,
             prune_margin=config.prune_margin,
             constraints=self.constraints,
+            objectives=further,
         )
         for p in self.evaluator.properties:
             p.check_elements(space.pool)
@@ -230,10 +237,12 @@ class Search:
             batch_size=config.batch_size,
             storage=access.storage,
             **({"constraints": [c.text for c in self.constraints]} if self.constraints else {}),
+            **({"objectives": [o.as_setting() for o in self.objectives[1:]]} if further else {}),
         )
         self.evaluator.prepare(space.pool)  # before the run directory exists: a failure leaves no trace
         seed = _process_seed(config.seed) if access.join else config.seed
-        sampler = make_sampler(config.sampler, seed, config.n_init)
+        pareto = tuple((o.name, o.sign) for o in self.objectives[1:])
+        sampler = make_sampler(config.sampler, seed, config.n_init, pareto)
         self.run_dir, study = RunDirectory.start(
             out_dir, settings, access.storage, resume=access.resume, join=access.join
         )

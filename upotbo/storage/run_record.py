@@ -13,8 +13,12 @@ opens it as is). The study's direction is the property's.
   ``Record``: the scored (relaxed) crystal as pymatgen JSON (``structure``), ``formula``,
   ``cell_formula``, ``natoms``, ``elements``, ``spacegroup``, ``spacegroup_number``, ``energy`` (the
   potential's total energy, eV/cell), ``initial_value``, ``relax_steps``, ``seconds``; landscape maps
-  add ``slot`` and ``embedding``; constrained runs ``constraints`` (each constrained property's value,
-  or why it has none) and ``violation`` (0 = feasible). ``drawn`` (elements tried) is on every trial.
+  add ``slot`` and ``embedding``; Pareto and constrained runs ``properties`` (each further objective's
+  and constrained property's value, or why it has none; runs before it named it ``constraints``) and
+  ``violation`` (0 = feasible). ``drawn`` (elements tried) is on every trial.
+- A Pareto search's further objectives are ``objectives`` in the settings (name, unit, direction,
+  label each); the trial's value is the first objective, so the study stays single-objective for
+  optuna and optuna-dashboard, and the front is read from the records.
 - A FAIL trial carries ``fail_stage`` (a ``FailStage``) and ``fail_reason``.
 - A solo search stores trials only once finished, so a kill never leaves one RUNNING. A ``--join``
   run reserves its batch RUNNING (with a heartbeat) before building it; a RUNNING trial whose
@@ -52,9 +56,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
     "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "direction",
-    "constraints", "relax_steps", "fmax",
+    "constraints", "objectives", "relax_steps", "fmax",
 )
-IDENTITY_DEFAULTS = {"direction": "minimize", "constraints": []}  # what runs that did not store them meant
+# what runs that did not store them meant
+IDENTITY_DEFAULTS: dict[str, Any] = {"direction": "minimize", "constraints": [], "objectives": []}
 
 
 class FailStage(StrEnum):
@@ -110,6 +115,18 @@ class Objective:
         """``value`` is at least as good as ``target``."""
         return self.sign * value <= self.sign * target
 
+    def loss(self, value: float) -> float:
+        """The value made lower-is-better."""
+        return self.sign * value
+
+    @property
+    def header(self) -> str:
+        """The column header tables and plots give it: label and unit."""
+        return f"{self.label} ({self.unit})"
+
+    def as_setting(self) -> dict[str, str]:
+        return {"name": self.name, "unit": self.unit, "direction": self.direction, "label": self.label}
+
     @classmethod
     def of(cls, prop: Property) -> Objective:
         return cls(prop.name, prop.unit, prop.direction, prop.label)
@@ -123,6 +140,14 @@ class Objective:
             settings.get("direction", "minimize"),
             settings.get("label", "E_c"),
         )
+
+
+def objectives_of(settings: dict[str, Any]) -> list[Objective]:
+    """A run's objectives: the first (the trials' value), then a Pareto search's further ones."""
+    further = [
+        Objective(o["name"], o["unit"], o["direction"], o["label"]) for o in settings.get("objectives", [])
+    ]
+    return [Objective.from_settings(settings), *further]
 
 
 def run_settings(
@@ -179,14 +204,14 @@ def scored_attrs(
     energy: float,
     initial_value: float,
     relax_steps: int,
-    constraints: dict[str, float | str] | None = None,
+    properties: dict[str, float | str] | None = None,
     violation: float = 0.0,
 ) -> dict[str, Any]:
     """A scored crystal's user attrs: its description plus what the potential said of it (and, in a
-    constrained run, each constrained property's value or why it has none, and the total violation)."""
+    Pareto or constrained run, each further property's value or why it has none, and the violation)."""
     attrs = {**description, "energy": energy, "initial_value": initial_value, "relax_steps": relax_steps}
-    if constraints:
-        attrs.update(constraints=constraints, violation=violation)
+    if properties:
+        attrs.update(properties=properties, violation=violation)
     return attrs
 
 
@@ -206,11 +231,17 @@ class Record:
     structure_json: str
     elements: tuple[str, ...]
     violation: float = 0.0  # summed over the run's constraints; 0 = feasible
-    constraints: dict[str, float | str] = field(default_factory=dict)
+    properties: dict[str, float | str] = field(default_factory=dict)  # further objectives, constrained
 
     @property
     def feasible(self) -> bool:
         return self.violation == 0.0
+
+    def values(self, objectives: list[Objective]) -> list[float]:
+        """The record's value of each of the run's ``objectives`` (the first is the trial's value; NaN
+        where one is missing)."""
+        further = [self.properties.get(o.name, math.nan) for o in objectives[1:]]
+        return [self.value, *(math.nan if isinstance(v, str) else float(v) for v in further)]
 
     @property
     def structure(self) -> Structure:
@@ -233,7 +264,7 @@ class Record:
             structure_json=a["structure"],
             elements=tuple(a["elements"]),
             violation=float(a.get("violation", 0.0)),
-            constraints=dict(a.get("constraints", {})),
+            properties=dict(a.get("properties", a.get("constraints", {}))),
         )
 
 
@@ -343,6 +374,10 @@ class RunDirectory:
     @property
     def objective(self) -> Objective:
         return Objective.from_settings(self.settings)
+
+    @property
+    def objectives(self) -> list[Objective]:
+        return objectives_of(self.settings)
 
     def study(self) -> optuna.Study:
         from upotbo.storage.study_db import load_existing

@@ -15,19 +15,21 @@ from pymatgen.core import Composition, Structure
 
 from upotbo.crystal.filters import covalent_radius
 from upotbo.errors import InputError
-from upotbo.report import best_per_composition
-from upotbo.storage import Record, RunDirectory, completed_records
+from upotbo.report import ranked
+from upotbo.storage import Objective, Record, RunDirectory, completed_records
 
 OVERLAP_FACTOR = 0.5  # atoms closer than half the sum of their covalent radii overlap
 
 
 @dataclass(frozen=True)
 class Crystal:
-    """One crystal to validate; ``value_found`` is E_c (eV/atom) as the search scored it, if known."""
+    """One crystal to validate; ``value_found`` is E_c (eV/atom) as the search scored it, if known;
+    ``found`` (header, value) the run's objective as the search scored it, when that is not E_c."""
 
     name: str
     structure: Structure
     value_found: float | None = None
+    found: tuple[str, float] | None = None
 
 
 def check_overlap(structure: Structure, source: str) -> None:
@@ -79,20 +81,25 @@ def from_run(
         raise InputError(f"run {str(run_dir)!r} has no scored crystals yet: run the search first")
     objective = run.objective
     crystals = []
-    for rank, best in enumerate(best_per_composition(records, top, objective), start=1):
-        same = [r for r in records if r.formula == best.formula]
-        same.sort(key=lambda r: objective.sign * r.value)
-        for k, record in enumerate(same[:per_composition]):
-            crystals.append(_from_record(record, rank, k))
+    for rank, best in enumerate(ranked(records, run.objectives, top), start=1):
+        others = sorted((r for r in records if r.formula == best.formula and r is not best),
+                        key=lambda r: objective.sign * r.value)
+        for k, record in enumerate([best, *others][:per_composition]):
+            crystals.append(_from_record(record, rank, k, objective))
     entries = [
         (Composition(r.cell_formula), r.energy, f"step {r.number}") for r in records if np.isfinite(r.energy)
     ]
     return crystals, entries, run.settings.get("potential")
 
 
-def _from_record(record: Record, rank: int, k: int) -> Crystal:
-    suffix = f"_{k + 1}" if k else ""
-    return Crystal(f"{rank:02d}_{record.cell_formula}{suffix}", record.structure, record.value)
+def _from_record(record: Record, rank: int, k: int, objective: Objective) -> Crystal:
+    """A run's crystal, with its value as the search found it: E_c when the run optimised it, else the
+    run's own objective (its E_c is then the potential's single point on the stored crystal)."""
+    name = f"{rank:02d}_{record.cell_formula}{f'_{k + 1}' if k else ''}"
+    if objective.name == "cohesive_energy":
+        return Crystal(name, record.structure, record.value)
+    header = f"{objective.label} as found ({objective.unit})"
+    return Crystal(name, record.structure, found=(header, record.value))
 
 
 def _safe(name: str) -> str:

@@ -139,6 +139,7 @@ def validate(
             "spacegroup": r["spacegroup"],
             "prototype": r["prototype"],
             "ec_found": c.value_found if c.value_found is not None else r["value_initial"],
+            **({"objective_found": c.found[1], "objective_header": c.found[0]} if c.found else {}),
             "ec_relaxed": r["value"],
             "relaxation_energy": r["relaxation_energy"],
             "merged": ", ".join(n for n, k in kept_of.items() if k == c.name and n != c.name),

@@ -54,13 +54,24 @@ def mae(
     return out
 
 
+def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """``COLUMNS``, with the run's objective as found before E_c when the run optimised another
+    property (its header, e.g. "H_V as found (GPa)", comes with the rows)."""
+    header = next((r["objective_header"] for r in rows if "objective_header" in r), None)
+    if header is None:
+        return COLUMNS
+    at = [k for k, _, _ in COLUMNS].index("ec_found")
+    return (*COLUMNS[:at], ("objective_found", header, ".3f"), *COLUMNS[at:])
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
+    shown = columns(rows)
     lines = [
-        "| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-        "| " + " | ".join("---" for _ in COLUMNS) + " |",
+        "| " + " | ".join(h for _, h, _ in shown) + " |",
+        "| " + " | ".join("---" for _ in shown) + " |",
     ]
     for r in rows:
-        lines.append("| " + " | ".join(_cell(r.get(k), f) for k, _, f in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(r.get(k), f) for k, _, f in shown) + " |")
     for label, (value, n) in mae(rows).items():
         lines.append(f"\nMAE {label}: {value:.3f} eV/atom over {n} crystal(s)")
     return "\n".join(lines)
@@ -68,9 +79,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def write_tables(rows: list[dict[str, Any]], out_dir: Path) -> None:
     """``validation.csv`` and ``validation.md`` in ``out_dir``."""
+    shown = columns(rows)
     with open(out_dir / "validation.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([h for _, h, _ in COLUMNS])
+        writer.writerow([h for _, h, _ in shown])
         for r in rows:
-            writer.writerow([_cell(r.get(k), f if f in ("s", "d") else ".4f") for k, _, f in COLUMNS])
+            writer.writerow([_cell(r.get(k), f if f in ("s", "d") else ".4f") for k, _, f in shown])
     (out_dir / "validation.md").write_text(markdown(rows) + "\n")
