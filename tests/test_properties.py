@@ -176,6 +176,8 @@ def test_e_above_hull_search_sees_its_own_crystals(chgnet, tmp_path):
     [
         (["--property", "band_gap"], "unknown property 'band_gap'"),
         (["--property", "density:up"], "unknown direction 'up'"),
+        (["--property", "density,bulk_modulus,hardness,volume_per_atom"], "a search takes 1 to 3"),
+        (["--property", "density,density:min"], "names a property twice"),
         (["--constraint", "formation_energy=0"], "is not NAME<=VALUE or NAME>=VALUE"),
         (["--constraint", "hardness<=x"], "'x' is not a number"),
         (["--competing", "x.cif"], "--competing is used by e_above_hull only"),
@@ -212,7 +214,7 @@ def test_hardness_search_with_a_hull_constraint(chgnet, tmp_path):
     result = search.run(4)
     study = load_existing(local_url(tmp_path))
     scored = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert scored and all("e_above_hull" in t.user_attrs["constraints"] for t in scored)
+    assert scored and all("e_above_hull" in t.user_attrs["properties"] for t in scored)
     assert all(math.isnan(t.user_attrs["initial_value"]) for t in scored)  # not cheap: not computed unrelaxed
     reasons = [t.user_attrs.get("fail_reason", "") for t in study.trials if t.state.name == "FAIL"]
     assert all(reasons)

@@ -39,6 +39,7 @@ class Property(ABC):
     cheap: bool = True  # from the crystal and its energy alone: no further potential call
     prunable: bool = False  # an energy per atom: a relaxation far above the best can stop early
     observes_run: bool = False  # its value depends on the crystals scored before (``observe``)
+    needs_minimum: bool = False  # meaningful only at zero force and stress: the search relaxes fully first
 
     def check_elements(self, symbols: tuple[str, ...]) -> None:
         """Raise ``InputError`` if the property cannot be computed for some element (default: any is fine)."""

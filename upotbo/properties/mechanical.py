@@ -21,6 +21,7 @@ class _Mechanical(Property):
     unit = "GPa"
     direction = "maximize"
     cheap = False
+    needs_minimum = True  # moduli of a cell under residual stress are those of a strained crystal
 
     def value(self, structure: Structure, energy: float, potential: Potential) -> float:
         result = self.values([structure], [energy], potential)[0]

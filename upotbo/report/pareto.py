@@ -35,19 +35,24 @@ def _placed(records: list[Record], objectives: list[Objective]) -> list[Record]:
 
 def pareto_front(records: list[Record], objectives: list[Objective], n: int | None = None) -> list[Record]:
     """The feasible crystals no other feasible crystal beats on every objective, best first objective
-    first; of the same composition and space group, the first found (its relaxation repeats)."""
+    first; a repeat (same composition and space group, same values to 0.1 %: the same candidate
+    relaxed again) is shown once, as first found. Different structures of one composition and space
+    group (two P1 cells) both stay: each is a trade-off of its own."""
     placed = _placed(records, objectives)
     if not placed:
         return []
     on_front = adapter.non_domination_ranks(_losses(placed, objectives)) == 0
-    seen: set[tuple[str, int]] = set()
-    front = []
+    front: list[Record] = []
     for r in (r for r, top in zip(placed, on_front, strict=True) if top):
-        if (r.formula, r.spacegroup_number) not in seen:
-            seen.add((r.formula, r.spacegroup_number))
+        if not any(_repeat(r, kept, objectives) for kept in front):
             front.append(r)
     front.sort(key=lambda r: (objectives[0].loss(r.value), r.number))
     return front[:n]
+
+
+def _repeat(a: Record, b: Record, objectives: list[Objective]) -> bool:
+    same = (a.formula, a.spacegroup_number) == (b.formula, b.spacegroup_number)
+    return same and bool(np.allclose(a.values(objectives), b.values(objectives), rtol=1e-3, atol=1e-6))
 
 
 def hypervolume_history(records: list[Record], objectives: list[Objective]) -> list[tuple[int, float]]:
