@@ -111,7 +111,8 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
         "command": " ".join(command[2:]), "seconds": round(seconds, 1), "search_output": proc.stdout,
-        "top_csv": top, "known": known, "above_soft_polymorph": above, "load_before": load_before, "load_after": os.getloadavg()[0],
+        "top_csv": top, "known": known, "above_soft_polymorph": above,
+        "load_before": load_before, "load_after": os.getloadavg()[0],
     }, indent=1))
     print(f"{seconds:.0f} s; written {args.json}")
 
