@@ -116,3 +116,25 @@ def test_bad_storage_url_is_an_input_error(url, message):
     with pytest.raises(InputError, match=message) as info:
         open_study(url, {}, resume=False)
     assert "secret" not in str(info.value)
+
+
+def test_an_interrupted_heartbeat_does_not_wait_for_a_stuck_beat():
+    """A beat blocked on a lock an interrupt left held must not keep the search from exiting."""
+    import threading
+    import time
+
+    from upotbo.storage.ledger import Heartbeat
+
+    stuck = threading.Lock()
+    stuck.acquire()
+
+    class BlockedLedger:  # only what Heartbeat calls: its beat, here waiting forever
+        def beat(self) -> None:
+            with stuck:
+                pass
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), Heartbeat(BlockedLedger(), seconds=0.01):  # type: ignore[arg-type]
+        time.sleep(0.1)
+        raise KeyboardInterrupt
+    assert time.monotonic() - t0 < 5

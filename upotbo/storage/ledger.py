@@ -343,9 +343,12 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Wait for the thread's last beat; interrupted, wait briefly only: an interrupt raised
+        inside the main thread's ``with`` of a shared lock can leave it held (CPython bpo-29988), and a
+        beat waiting on it must not keep the search from exiting (the thread is a daemon)."""
         self._stop.set()
-        self._thread.join()
+        self._thread.join(timeout=None if exc_type is None else 2.0)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.seconds):
