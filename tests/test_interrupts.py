@@ -37,10 +37,17 @@ def _no_search_outlives_its_test():
             proc.wait()
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """The child gets Ctrl-C's default disposition even when this test runs in a background job,
+    whose shell hands SIGINT down ignored (POSIX: asynchronous commands without job control); an
+    ignored SIGINT would rightly leave the search running."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, steps: int, options: list[str], resume: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "upotbo.cli", "search", *options, "--steps", str(steps), "--out", str(out)]
     proc = subprocess.Popen(cmd + (["--resume"] if resume else []), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_from_a_terminal)
     STARTED.append(proc)
     return proc
 
