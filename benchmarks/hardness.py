@@ -62,15 +62,20 @@ def metastability() -> dict[str, float]:
     return {n: per_atom[i] - per_atom[i + len(names)] for i, n in enumerate(names)}
 
 
-def known_hardness() -> dict[str, dict]:
+def relaxed_values(prop: str, names: list[str]) -> tuple[list[Structure], list[float | str]]:
+    """The ``KNOWN`` crystals ``names``, relaxed fully (fmax 0.01 eV/Å) under CHGNet, and ``prop`` of each."""
     from upotbo.potentials import load_potential, relax_batch
     from upotbo.properties import get_property
 
     potential = load_potential("chgnet")
-    names = list(KNOWN)
     relaxed = relax_batch(potential, [KNOWN[n][0] for n in names], steps=300, fmax=0.01)
     structures, energies = [r.structure for r in relaxed], [r.energy for r in relaxed]
-    values = get_property("hardness").values(structures, energies, potential)
+    return structures, get_property(prop).values(structures, energies, potential)
+
+
+def known_hardness() -> dict[str, dict]:
+    names = list(KNOWN)
+    _, values = relaxed_values("hardness", names)
     return {n: {"chgnet": v, "experiment": KNOWN[n][1]} for n, v in zip(names, values, strict=True)}
 
 

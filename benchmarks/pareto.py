@@ -21,34 +21,19 @@ import sys
 import time
 from pathlib import Path
 
-from pymatgen.core import Lattice, Structure
+from hardness import relaxed_values  # a sibling script (python puts this folder on sys.path)
 
 RESULTS = Path(__file__).parent / "results" / "pareto.json"
 POOL = "B,C,N,O,Si,Al,Mg,Ti"
 
-
-def _zincblende(a: float, first: str, second: str) -> Structure:
-    return Structure.from_spacegroup(216, Lattice.cubic(a), [first, second], [[0, 0, 0], [0.25] * 3])
-
-
-KNOWN = {  # name -> (structure, measured bulk modulus in GPa)
-    "diamond": (Structure.from_spacegroup(227, Lattice.cubic(3.567), ["C"], [[0, 0, 0]]), 443.0),
-    "c-BN": (_zincblende(3.615, "B", "N"), 369.0),
-    "3C-SiC": (_zincblende(4.36, "Si", "C"), 225.0),
-    "Si": (Structure.from_spacegroup(227, Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]), 98.0),
-}
+MEASURED = {"diamond": 443.0, "c-BN": 369.0, "3C-SiC": 225.0, "Si": 98.0}  # bulk modulus, GPa
 
 
 def known_crystals() -> dict[str, dict]:
-    from upotbo.potentials import load_potential, relax_batch
-    from upotbo.properties import get_property
-
-    potential = load_potential("chgnet")
-    names = list(KNOWN)
-    relaxed = relax_batch(potential, [KNOWN[n][0] for n in names], steps=300, fmax=0.01)
-    structures, energies = [r.structure for r in relaxed], [r.energy for r in relaxed]
-    moduli = get_property("bulk_modulus").values(structures, energies, potential)
-    return {n: {"bulk_modulus": b, "density": s.density, "measured": KNOWN[n][1]}
+    """The light, stiff references of ``hardness.py`` (the same structures), bulk modulus and density."""
+    names = list(MEASURED)
+    structures, moduli = relaxed_values("bulk_modulus", names)
+    return {n: {"bulk_modulus": b, "density": s.density, "measured": MEASURED[n]}
             for n, b, s in zip(names, moduli, structures, strict=True)}
 
 
