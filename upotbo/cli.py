@@ -29,10 +29,21 @@ def subcommand(register: Callable[[argparse._SubParsersAction], None]) -> Callab
 @subcommand
 def _register_search(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search composition x stoichiometry x structure for the best crystals")
-    p.add_argument("--pool", default="paper42", help="named pool (paper42, zrc) or symbols, e.g. Zr,C,N,B")
-    p.add_argument("--ncomp", type=int, default=2, help="elements drawn per crystal, with replacement (1-4)")
-    p.add_argument("--nchem", type=int, default=5, help="max atoms of each drawn element in the cell")
-    p.add_argument("--max-atoms", type=int, default=None, help="max atoms per cell (default ncomp*nchem)")
+    p.add_argument("--pool", default=None,
+                   help="named pool (paper42, the default; zrc) or symbols, e.g. Zr,C,N,B")
+    p.add_argument("--ncomp", type=int, default=None, help="elements drawn per crystal, with replacement "
+                   "(1-4, default 2)")
+    p.add_argument("--nchem", type=int, default=None, help="max atoms of each drawn element in the cell "
+                   "(default 5)")
+    p.add_argument("--max-atoms", type=int, default=None,
+                   help="max atoms per cell (default ncomp*nchem; with --formula 20)")
+    p.add_argument("--formula", default=None,
+                   help="search the structure of this composition alone (crystal structure prediction), "
+                        "e.g. ZrB2; instead of --pool/--ncomp/--nchem")
+    p.add_argument("--max-z", type=int_in(1, 1000, "--max-z"), default=None,
+                   help="with --formula: formula units per cell, 1 to this (default 4, within --max-atoms)")
+    p.add_argument("--seed-structures", nargs="+", default=[], metavar="CIF",
+                   help="crystals (CIF/POSCAR) scored first, as trials the sampler learns from")
     p.add_argument("--element-scale", default="melting",
                    help="order the sampler sees elements in: melting (default) or pettifor")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
@@ -85,11 +96,12 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
     from upotbo.search.cores import available_cores
-    from upotbo.space import SearchSpace
+    from upotbo.space.seeds import load_seeds
     from upotbo.storage import RunDirectory
     from upotbo.storage.study_db import display_url
 
-    space = SearchSpace.create(args.pool, args.ncomp, args.nchem, args.max_atoms, args.element_scale)
+    space = _space(args)
+    seeds = load_seeds(space, args.seed_structures)
     use_competing(args.competing, [*args.prop, *(c.prop for c in args.constraints)])
     potential = load_potential(args.potential)
     search = Search(
@@ -116,6 +128,7 @@ def _search(args: argparse.Namespace) -> int:
             grace_seconds=6 * args.heartbeat,
         ),
         args.constraints,
+        seeds,
     )
     objective = search.objective
     bar = tqdm(
@@ -168,8 +181,26 @@ def _search(args: argparse.Namespace) -> int:
     print(markdown_table(rows[:10], objective, top_columns(run)))
     study = "study.db" if args.storage is None else f"the study in {display_url(args.storage)}"
     plots = "pareto.png, convergence.png (hypervolume)" if pareto else "convergence.png"
-    print(f"outputs in {args.out}: top.csv, top.md, cifs/, {plots}, compositions.png, {study}")
+    plots += ", polymorphs.png" if run.structure_search else ", compositions.png"
+    print(f"outputs in {args.out}: top.csv, top.md, cifs/, {plots}, {study}")
     return 0
+
+
+def _space(args: argparse.Namespace):
+    """The composition search of --pool/--ncomp/--nchem, or the structure search of --formula."""
+    from upotbo.space import FormulaSpace, SearchSpace
+
+    if args.formula is None:
+        if args.max_z is not None:
+            raise InputError("--max-z counts formula units of --formula: give --formula, or drop --max-z")
+        ncomp = 2 if args.ncomp is None else args.ncomp
+        nchem = 5 if args.nchem is None else args.nchem
+        return SearchSpace.create(args.pool or "paper42", ncomp, nchem, args.max_atoms, args.element_scale)
+    given = [flag for flag, value in (("--pool", args.pool), ("--ncomp", args.ncomp), ("--nchem", args.nchem))
+             if value is not None]
+    if given:
+        raise InputError(f"--formula fixes the composition: drop {', '.join(given)}")
+    return FormulaSpace.create(args.formula, args.max_z, args.max_atoms)
 
 
 @subcommand

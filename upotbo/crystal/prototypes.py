@@ -7,8 +7,10 @@ double as the starting structures of the convex-hull references (``upotbo.thermo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -17,6 +19,8 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.cells import SYMPREC
 from upotbo.cells import standard_cells as standard_cells  # re-exported: phonons use it from here
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,36 @@ def prototypes() -> tuple[Prototype, ...]:
             ["A", "B", "C"],
             [[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0]],
         ),
+        _proto("Cu3Au (L1_2)", 221, Lattice.cubic(3.75), ["A", "B"], [[0, 0, 0], [0, 0.5, 0.5]]),
+        _proto("TiAl3 (D0_22)", 139, Lattice.tetragonal(3.85, 8.6), ["A", "B", "B"],
+               [[0, 0, 0], [0, 0, 0.5], [0, 0.5, 0.25]]),
+        _proto("MoSi2 (C11_b)", 139, Lattice.tetragonal(3.2, 7.85), ["A", "B"], [[0, 0, 0], [0, 0, 0.335]]),
+        _proto("CaB6 (D2_1)", 221, Lattice.cubic(4.15), ["A", "B"], [[0, 0, 0], [0.2, 0.5, 0.5]]),
+        _proto("pyrite (C2)", 205, Lattice.cubic(5.42), ["A", "B"], [[0, 0, 0], [0.385, 0.385, 0.385]]),
+        Prototype("cuprite (C3)", Structure(  # origin choices differ between tables: written out in full
+            Lattice.cubic(4.27), ["B", "B", "A", "A", "A", "A"],
+            [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75],
+             [0.25, 0.75, 0.75]])),
+        _proto("half-Heusler (C1_b)", 216, Lattice.cubic(5.93), ["A", "B", "C"],
+               [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]]),
+        _proto("alpha-NaFeO2 (LiCoO2)", 166, hexa(2.82, 14.05), ["A", "B", "C"],
+               [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]]),
+        _proto("corundum (D5_1)", 167, hexa(4.76, 12.99), ["A", "B"], [[0, 0, 0.3523], [0.3064, 0, 0.25]]),
+        _ase_proto("spinel (H1_1)", 227, 8.08, ["A", "B", "C"],
+                   [(0.125, 0.125, 0.125), (0.5, 0.5, 0.5), (0.2624, 0.2624, 0.2624)]),
     )
+
+
+def _ase_proto(name: str, sg: int, a: float, species: list[str], basis: list) -> Prototype:
+    """A cubic prototype in origin choice 2 (ASE's ``setting=2``; pymatgen's tables use choice 1)."""
+    from ase.spacegroup import crystal
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    symbols = ["Mg", "Al", "O"][: len(species)]  # placeholders: ASE wants elements
+    atoms = crystal(symbols, basis=basis, spacegroup=sg, setting=2, cellpar=[a, a, a, 90, 90, 90])
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    structure.replace_species(dict(zip(symbols, species, strict=True)))
+    return Prototype(name, structure.get_primitive_structure())
 
 
 def elemental_prototypes() -> tuple[Prototype, ...]:
@@ -92,6 +125,11 @@ def prototype_name(structure: Structure) -> str:
     return ""
 
 
+def same_crystal(a: Structure, b: Structure) -> bool:
+    """The same composition and structure (``StructureMatcher``: any cell, origin, scale or setting)."""
+    return a.composition.reduced_formula == b.composition.reduced_formula and _matcher().fit(a, b)
+
+
 def merge_duplicates(structures: list[Structure], energies: list[float]) -> list[int]:
     """For each structure, the index of the lowest-energy structure it is the same crystal as (itself
     when it is the lowest of its group); energies per atom."""
@@ -99,13 +137,24 @@ def merge_duplicates(structures: list[Structure], energies: list[float]) -> list
     kept: list[int] = []
     owner = list(range(len(structures)))
     for i in order:
-        for k in kept:
-            same_formula = (
-                structures[i].composition.reduced_formula == structures[k].composition.reduced_formula
-            )
-            if same_formula and _matcher().fit(structures[i], structures[k]):
-                owner[i] = k
-                break
-        else:
+        owner[i] = next((k for k in kept if same_crystal(structures[i], structures[k])), i)
+        if owner[i] == i:
             kept.append(i)
     return owner
+
+
+def first_distinct(ranked: Iterable[T], structure: Callable[[T], Structure], n: int) -> list[list[T]]:
+    """The first ``n`` distinct crystals of ``ranked`` (best first), each with the items that are the
+    same crystal and rank before the (n+1)-th distinct one: the scan stops there, so a run's thousands
+    of crystals cost only as many matches as its top needs (most repeats match the first group)."""
+    groups: list[tuple[Structure, list[T]]] = []
+    for item in ranked:
+        found = structure(item)
+        group = next((g for s, g in groups if same_crystal(found, s)), None)
+        if group is not None:
+            group.append(item)
+        elif len(groups) == n:
+            break
+        else:
+            groups.append((found, [item]))
+    return [g for _, g in groups]

@@ -13,6 +13,8 @@ from pymatgen.io.cif import CifWriter
 
 from upotbo.cells import SYMPREC
 from upotbo.report.pareto import pareto_front
+from upotbo.report.polymorphs import COLUMNS as POLYMORPH_COLUMNS
+from upotbo.report.polymorphs import polymorph_rows, polymorphs
 from upotbo.storage.run_record import Objective, Record
 
 COLUMNS = (
@@ -44,10 +46,15 @@ def best_per_composition(records: list[Record], n: int, objective: Objective) ->
     return sorted(best.values(), key=lambda r: objective.sign * r.value)[:n]
 
 
-def ranked(records: list[Record], objectives: list[Objective], n: int) -> list[Record]:
-    """The feasible crystals a run answers with: the best per composition, or a Pareto search's front."""
+def ranked(
+    records: list[Record], objectives: list[Objective], n: int, distinct: bool = False
+) -> list[Record]:
+    """The feasible crystals a run answers with: the best per composition, a Pareto search's front,
+    or (``distinct``: a structure search of one formula) its best distinct structures."""
     if len(objectives) > 1:
         return pareto_front(records, objectives, n)
+    if distinct:
+        return polymorph_rows(polymorphs(records, objectives[0], n))
     return best_per_composition([r for r in records if r.feasible], n, objectives[0])
 
 
@@ -57,16 +64,18 @@ def write_top(
     objectives: list[Objective],
     n: int = 20,
     constraints: Sequence[str] = (),
+    distinct: bool = False,
 ) -> list[TopRow]:
     """Write ``top.csv``, ``top.md`` and ``cifs/NN_<cell formula>.cif`` for the ``ranked`` crystals;
     return the rows. A Pareto search gets a column per further objective; a constrained run
     (``constraints``: their texts, e.g. ``e_above_hull<=0.05``) a column per constrained property, and
-    the best infeasible crystals apart (``infeasible.csv``, in ``top.md``)."""
-    columns = extra_columns(objectives, constraints)
+    the best infeasible crystals apart (``infeasible.csv``, in ``top.md``); a structure search
+    (``distinct``) its distinct crystals, with prototype and energy above the lowest."""
+    columns = extra_columns(objectives, constraints, distinct)
     cif_dir = out_dir / "cifs"
     cif_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for rank, record in enumerate(ranked(records, objectives, n), 1):
+    for rank, record in enumerate(ranked(records, objectives, n, distinct), 1):
         path = cif_dir / f"{rank:02d}_{record.cell_formula}.cif"
         CifWriter(record.structure, symprec=SYMPREC).write_file(path)
         rows.append(TopRow(rank, record, str(path.relative_to(out_dir))))
@@ -93,13 +102,18 @@ def constrained_names(constraints: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(re.split(r"[<>]=", text, maxsplit=1)[0].strip() for text in constraints))
 
 
-def extra_columns(objectives: list[Objective], constraints: Sequence[str]) -> list[tuple[str, str]]:
+def extra_columns(
+    objectives: list[Objective], constraints: Sequence[str], distinct: bool = False
+) -> list[tuple[str, str]]:
     """(property name, header) of the columns beside the first objective: a Pareto search's further
-    objectives, then each constrained property not among them."""
+    objectives, then each constrained property not among them; a structure search's (``distinct``)
+    prototype and energy above the lowest crystal."""
     columns = {o.name: o.header for o in objectives[1:]}
     for name in constrained_names(constraints):
         if name != objectives[0].name:
             columns.setdefault(name, _header(name))
+    if distinct and len(objectives) == 1:
+        columns.update(POLYMORPH_COLUMNS)
     return list(columns.items())
 
 
@@ -155,9 +169,11 @@ def markdown_table(
 ) -> str:
     """The rows as Markdown; ``columns``: (property name, header) shown beside the objective."""
     extra = "".join(f" {header} |" for _, header in columns)
+    text = {n for n, _ in columns if any(isinstance(row.record.properties.get(n), str) for row in rows)}
     lines = [
         f"| rank | formula | cell | atoms | space group | {objective.header} | step |{extra}",
-        "| ---: | --- | --- | ---: | --- | ---: | ---: |" + " ---: |" * len(columns),
+        "| ---: | --- | --- | ---: | --- | ---: | ---: |"
+        + "".join(" --- |" if name in text else " ---: |" for name, _ in columns),
     ]
     for row in rows:
         r = row.record

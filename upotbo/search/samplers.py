@@ -43,12 +43,30 @@ POOL = 32  # asks' worth of TPE candidates drawn at once
 # Drawn uniformly, not modelled: the atoms per cell. Cohesion per atom is a property of the composition
 # (elements and shares), not of the cell size; small cells only relax further in the step budget, and a
 # model of ``natoms`` locked onto 3-atom cells (X2Y), where 1:1 crystals need an even count.
-UNIFORM = ("natoms",)
+# A structure search's formula units per cell likewise (``upotbo.space.formula``).
+UNIFORM = ("natoms", "z")
 
 
 def cell_content(trial: FrozenTrial) -> Any:
     """The default window key: the cell's content (composition and stoichiometry), e.g. ``C4Zr4``."""
     return trial.user_attrs.get("cell_formula", trial.number)
+
+
+def relaxed_structure(trial: FrozenTrial) -> Any:
+    """The window key of a fixed-composition search: the crystal it relaxed into, told by space group
+    and energy per atom (to 1 meV), so the good set holds distinct structures, not 25 starts that all
+    fell into the same basin."""
+    a = trial.user_attrs
+    if "energy" not in a or "spacegroup_number" not in a:
+        return trial.number
+    return a["spacegroup_number"], round(a["energy"] / a["natoms"], 3)
+
+
+# What the window keeps one trial of: a composition search's cell contents, a structure search's basins.
+WINDOW_KEYS: dict[str, Callable[[FrozenTrial], Any]] = {
+    "composition": cell_content,
+    "structure": relaxed_structure,
+}
 
 
 class WindowedTPESampler(TPESampler):
@@ -287,33 +305,35 @@ class _Fitted:
 
 
 Further = tuple[tuple[str, int], ...]  # a Pareto search's objectives beyond the trial's value: (name, sign)
+Key = Callable[[FrozenTrial], Any]
 
 
-def _tpe(seed: int | None, n_init: int, further: Further) -> optuna.samplers.BaseSampler:
+def _tpe(seed: int | None, n_init: int, further: Further, key: Key) -> optuna.samplers.BaseSampler:
     # multivariate + group: model the define-by-run subspaces jointly (composition with its structure);
     # constant liar: a batch of asks does not propose the same point n times.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return WindowedTPESampler(
             n_startup_trials=n_init, multivariate=True, group=True, constant_liar=True, seed=seed,
-            further=further,
+            further=further, key=key,
         )
 
 
-def _random(seed: int | None, n_init: int, further: Further) -> optuna.samplers.BaseSampler:
+def _random(seed: int | None, n_init: int, further: Further, key: Key) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-SAMPLERS: dict[str, Callable[[int | None, int, Further], optuna.samplers.BaseSampler]] = {
+SAMPLERS: dict[str, Callable[[int | None, int, Further, Key], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
     "random": _random,
 }
 
 
 def make_sampler(
-    name: str, seed: int | None, n_init: int, further: Further = ()
+    name: str, seed: int | None, n_init: int, further: Further = (), distinct: str = "composition"
 ) -> optuna.samplers.BaseSampler:
-    """The sampler ``name``; ``further``: (name, sign) of a Pareto search's other objectives."""
+    """The sampler ``name``; ``further``: (name, sign) of a Pareto search's other objectives;
+    ``distinct``: what the model keeps one trial of (``WINDOW_KEYS``)."""
     if name not in SAMPLERS:
         raise InputError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](seed, n_init, further)
+    return SAMPLERS[name](seed, n_init, further, WINDOW_KEYS[distinct])

@@ -46,6 +46,8 @@ from upotbo.search.mirror import FinishedFront, MirrorStorage
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Scorer
 from upotbo.search.workers import Builder, Built, check_workers
+from upotbo.space.formula import FormulaSpace
+from upotbo.space.seeds import Seed, cell_formula
 from upotbo.space.space import Candidate, SearchSpace
 from upotbo.storage.ledger import GRACE_SECONDS, HEARTBEAT_SECONDS, Heartbeat, TrialLedger
 from upotbo.storage.run_record import FailStage, Objective, RunDirectory, is_step, mark_failed, run_settings
@@ -181,7 +183,7 @@ class _Batch:
 
     trials: list[optuna.Trial]
     ids: list[int | None]  # None: not in the database yet (a solo run stores trials once finished)
-    candidates: list[Candidate | None]
+    candidates: list[Candidate | Structure | None]  # a seed crystal comes built
     builds: Any  # handle from Builder.submit
 
 
@@ -191,19 +193,24 @@ class Search:
     ``prop``: the property to optimise, or two or three at once (a sequence) for their Pareto front;
     the first is then the trials' value, the progress bar's "best" and what ``target`` is met on.
 
+    ``space``: a composition search (``SearchSpace``) or a fixed-composition structure search
+    (``FormulaSpace``). ``seeds`` (``upotbo.space.seeds.load_seeds``): crystals scored first, in
+    order, as trials carrying their own parameters; on ``resume`` only those not stored yet.
+
     With ``access.join``, each process samples with its own seed stream so that processes sharing a
     study do not propose the same candidates.
     """
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace | FormulaSpace,
         potential: Potential,
         prop: Property | Sequence[Property],
         out_dir: str | Path,
         config: SearchConfig = SearchConfig(),
         access: StudyAccess = StudyAccess(),
         constraints: Sequence[Constraint] = (),
+        seeds: Sequence[Seed] = (),
     ) -> None:
         potential.check_elements(space.pool)
         prop, *further = check_objectives((prop,) if isinstance(prop, Property) else tuple(prop))
@@ -242,7 +249,8 @@ class Search:
         self.evaluator.prepare(space.pool)  # before the run directory exists: a failure leaves no trace
         seed = _process_seed(config.seed) if access.join else config.seed
         pareto = tuple((o.name, o.sign) for o in self.objectives[1:])
-        sampler = make_sampler(config.sampler, seed, config.n_init, pareto)
+        distinct = "structure" if isinstance(space, FormulaSpace) else "composition"
+        sampler = make_sampler(config.sampler, seed, config.n_init, pareto, distinct)
         self.run_dir, study = RunDirectory.start(
             out_dir, settings, access.storage, resume=access.resume, join=access.join
         )
@@ -252,6 +260,9 @@ class Search:
         self.db_number: dict[int, int] = {}  # in-memory trial number -> study trial number
         self._tally = _Tally()
         self._sync()
+        stored = {t.user_attrs.get("seed") for t in self.memory.get_trials(deepcopy=False)}
+        self.seeds = {seed.name: seed for seed in seeds}
+        self._unseeded = [seed for seed in seeds if seed.name not in stored]
         if self.evaluator.observes_run:  # a resumed run's crystals are part of what it knows
             attrs = [t.user_attrs for t in self.completed()]
             self.evaluator.observe([(Composition(a["cell_formula"]), a["energy"]) for a in attrs])
@@ -337,6 +348,9 @@ class Search:
         with self.timings.stage("sampler"):
             for frozen in claimed:
                 self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
+            seeding, self._unseeded = self._unseeded[:n_new], self._unseeded[n_new:]
+            for seed in seeding:  # asked in this order: retries, seeds, new trials
+                self.memory.enqueue_trial(seed.params, user_attrs={"seed": seed.name}, skip_if_exists=False)
             trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
             candidates, undrawn = self._draw(trials)
         with self.timings.stage("storage"):
@@ -351,11 +365,21 @@ class Search:
             builds = builder.submit([c for c in candidates if c is not None])
         return _Batch(trials, ids, candidates, builds)
 
-    def _draw(self, trials: list[optuna.Trial]) -> tuple[list[Candidate | None], dict[int, str]]:
-        """Each trial's candidate (None where none could be drawn, with the reason by trial number)."""
-        candidates: list[Candidate | None] = []
+    def _draw(self, trials: list[optuna.Trial]) -> tuple[list[Candidate | Structure | None], dict[int, str]]:
+        """Each trial's candidate (None where none could be drawn, with the reason by trial number);
+        a seed trial's is its crystal, its parameters drawn as given (the sampler draws the rest)."""
+        candidates: list[Candidate | Structure | None] = []
         undrawn: dict[int, str] = {}
         for trial in trials:
+            seed = self.seeds.get(trial.user_attrs.get("seed")) if self.seeds else None
+            if seed is not None:
+                try:
+                    self.space.suggest(trial)
+                except CandidateFailed:
+                    pass  # the parameters so far are recorded; the crystal is the seed's own
+                candidates.append(seed.structure)
+                trial.set_user_attr("cell_formula", cell_formula(seed.structure))
+                continue
             try:
                 candidates.append(self.space.suggest(trial))
             except CandidateFailed as exc:

@@ -43,8 +43,9 @@ def check_workers(workers: int) -> int:
     return workers
 
 
-def build_many(candidates: Sequence[Candidate], describe: bool = False) -> list[Built]:
-    """Build each candidate; a failed build is a recorded outcome, never an exception.
+def build_many(candidates: Sequence[Candidate | Structure], describe: bool = False) -> list[Built]:
+    """Build each candidate (a seed crystal comes built); a failed build is a recorded outcome, never
+    an exception.
 
     ``describe``: also describe each crystal (single points score the built crystal unchanged).
     """
@@ -52,7 +53,8 @@ def build_many(candidates: Sequence[Candidate], describe: bool = False) -> list[
     for candidate in candidates:
         t0 = time.process_time()
         try:
-            structure, error = build_structure(candidate), None
+            structure = candidate if isinstance(candidate, Structure) else build_structure(candidate)
+            error = None
         except CandidateFailed as exc:
             structure, error = None, str(exc)
         attrs = describe_crystal(structure) if describe and structure is not None else {}
@@ -105,7 +107,7 @@ class Builder:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def submit(self, candidates: Sequence[Candidate]) -> _Done | _Gathered:
+    def submit(self, candidates: Sequence[Candidate | Structure]) -> _Done | _Gathered:
         """Start building; ``.result()`` on the returned handle waits and gives one ``Built`` each."""
         if self._pool is None or not candidates:
             return _Done(build_many(candidates, self.describe))

@@ -96,6 +96,28 @@ class SearchSpace:
             left -= n
         return params
 
+    def seed_composition(self, species: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, Any]:
+        """The composition parameters of a seed crystal with ``counts`` atoms of each of ``species``,
+        or an ``InputError`` saying why the space cannot hold it."""
+        outside = [s for s in species if s not in self.pool]
+        if outside:
+            raise InputError(f"{', '.join(outside)} not in the pool: add them to --pool")
+        if len(species) > self.ncomp:
+            raise InputError(f"{len(species)} elements, above --ncomp {self.ncomp}: raise --ncomp")
+        if max(counts) > self.nchem or sum(counts) > self.max_atoms:
+            raise InputError(
+                f"{sum(counts)} atoms ({max(counts)} of one element): above --max-atoms {self.max_atoms} or "
+                f"--nchem {self.nchem}: raise them"
+            )
+        picks, split = list(species), list(counts)
+        while len(picks) < self.ncomp:  # fewer elements than drawn: one element drawn twice
+            k = int(np.argmax(split))
+            if split[k] < 2:
+                raise InputError(f"{sum(counts)} atoms cannot fill --ncomp {self.ncomp} draws: lower --ncomp")
+            picks.insert(k + 1, picks[k])
+            split[k : k + 1] = [split[k] - split[k] // 2, split[k] // 2]
+        return self.composition_params(tuple(picks), tuple(split))
+
     def suggest(self, trial: optuna.Trial) -> Candidate:
         """Draw a candidate from ``trial`` define-by-run. Raises ``CandidateFailed`` if no symmetry fits."""
         scale = self.chemical_scale
@@ -107,28 +129,34 @@ class SearchSpace:
         for symbol, n in zip(picks, apportion(shares, natoms, self.nchem), strict=True):
             merged[symbol] += n
         species = tuple(sorted(merged))
-        counts = tuple(merged[s] for s in species)
-        groups = compatible_space_groups(tuple(sorted(counts)))
-        if not groups:
-            raise CandidateFailed(f"no space group hosts counts {counts}")
-        number = groups[_symmetric_pick(trial.suggest_float("spg", 0.0, 1.0), groups)]
-        seed = int(trial.suggest_float("wyckoff", 0.0, 1.0) * 2**31)
-        wyckoffs = assign_wyckoffs(number, counts, np.random.default_rng(seed))
-        if wyckoffs is None:
-            raise CandidateFailed(f"no Wyckoff assignment of {counts} in space group {number}")
-        lattice = {
-            "volume": trial.suggest_float("volume", *VOLUME_RANGE, log=True),
-            "b_a": trial.suggest_float("b_a", *RATIO_RANGE, log=True),
-            "c_a": trial.suggest_float("c_a", *RATIO_RANGE, log=True),
-            "alpha": trial.suggest_float("alpha", *ANGLE_RANGE),
-            "beta": trial.suggest_float("beta", *ANGLE_RANGE),
-            "gamma": trial.suggest_float("gamma", *ANGLE_RANGE),
-        }
-        nsites = sum(len(sites) for sites in wyckoffs)
-        coords = tuple(
-            tuple(trial.suggest_float(f"{axis}{k}", 0.0, 1.0) for axis in "xyz") for k in range(nsites)
-        )
-        return Candidate(species, counts, number, wyckoffs, lattice, coords)
+        return suggest_structure(trial, species, tuple(merged[s] for s in species))
+
+
+def suggest_structure(trial: optuna.Trial, species: tuple[str, ...], counts: tuple[int, ...]) -> Candidate:
+    """The structure part s of a trial for a fixed cell content (``counts`` atoms of each of
+    ``species``): space group, Wyckoff assignment, lattice and free coordinates, drawn define-by-run.
+    Raises ``CandidateFailed`` when no space group or Wyckoff assignment hosts the counts."""
+    groups = compatible_space_groups(tuple(sorted(counts)))
+    if not groups:
+        raise CandidateFailed(f"no space group hosts counts {counts}")
+    number = groups[_symmetric_pick(trial.suggest_float("spg", 0.0, 1.0), groups)]
+    seed = int(trial.suggest_float("wyckoff", 0.0, 1.0) * 2**31)
+    wyckoffs = assign_wyckoffs(number, counts, np.random.default_rng(seed))
+    if wyckoffs is None:
+        raise CandidateFailed(f"no Wyckoff assignment of {counts} in space group {number}")
+    lattice = {
+        "volume": trial.suggest_float("volume", *VOLUME_RANGE, log=True),
+        "b_a": trial.suggest_float("b_a", *RATIO_RANGE, log=True),
+        "c_a": trial.suggest_float("c_a", *RATIO_RANGE, log=True),
+        "alpha": trial.suggest_float("alpha", *ANGLE_RANGE),
+        "beta": trial.suggest_float("beta", *ANGLE_RANGE),
+        "gamma": trial.suggest_float("gamma", *ANGLE_RANGE),
+    }
+    nsites = sum(len(sites) for sites in wyckoffs)
+    coords = tuple(
+        tuple(trial.suggest_float(f"{axis}{k}", 0.0, 1.0) for axis in "xyz") for k in range(nsites)
+    )
+    return Candidate(species, counts, number, wyckoffs, lattice, coords)
 
 
 @dataclass(frozen=True)
@@ -184,3 +212,4 @@ def _symmetric_pick(u: float, groups: tuple[int, ...]) -> int:
     """
     cumulative = np.cumsum([point_group_order(n) for n in groups], dtype=float)
     return min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), len(groups) - 1)
+

@@ -6,7 +6,8 @@ goes through this module, so the layout below is written and read the same way e
 A run directory holds ``settings.json`` (a copy of the study's ``settings`` user attr) and, unless
 ``--storage`` names a server, ``study.db``: an ordinary optuna study named ``upotbo`` (optuna-dashboard
 opens it as is). The study's direction is the property's.
-- ``settings``: the space (pool, ncomp, nchem, max_atoms, scale, parameters), the potential, the
+- ``settings``: the space (pool, ncomp, nchem, max_atoms, scale, parameters; a structure search of one
+  composition: formula, max_z, max_atoms, pool, parameters), the potential, the
   property with its unit, direction and label, the relaxation, the sampler; ``IDENTITY_KEYS`` are
   what ``--resume``/``--join`` check, so a study is only ever continued with the settings that made it.
 - A COMPLETE trial's value is the property (its unit in the settings); its user attrs are a
@@ -55,8 +56,8 @@ DB_NAME = "study.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
-    "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property", "direction",
-    "constraints", "objectives", "relax_steps", "fmax",
+    "formula", "max_z", "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property",
+    "direction", "constraints", "objectives", "relax_steps", "fmax",
 )
 # what runs that did not store them meant
 IDENTITY_DEFAULTS: dict[str, Any] = {"direction": "minimize", "constraints": [], "objectives": []}
@@ -317,7 +318,9 @@ class RunDirectory:
                 f"{file} is not valid JSON ({exc}): restore it from the study (optuna study user attr "
                 f"'settings') or rerun the search"
             ) from None
-        required = ("pool", "ncomp", "nchem", "max_atoms")
+        required: tuple[str, ...] = ("pool", "ncomp", "nchem", "max_atoms")
+        if isinstance(settings, dict) and "formula" in settings:  # a structure search of one formula
+            required = ("pool", "formula", "max_z", "max_atoms")
         missing = [k for k in required if k not in settings] if isinstance(settings, dict) else required
         if missing:
             raise InputError(f"{file} lacks {', '.join(missing)}: it was not written by upotbo")
@@ -370,6 +373,11 @@ class RunDirectory:
     def url(self) -> str:
         """The study's database: the server a ``--storage`` run named, else the folder's SQLite file."""
         return self.settings.get("storage") or local_url(self.path)
+
+    @property
+    def structure_search(self) -> bool:
+        """A fixed-composition search (``--formula``): its answer is distinct structures."""
+        return "formula" in self.settings
 
     @property
     def objective(self) -> Objective:

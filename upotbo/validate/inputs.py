@@ -81,7 +81,7 @@ def from_run(
         raise InputError(f"run {str(run_dir)!r} has no scored crystals yet: run the search first")
     objective = run.objective
     crystals = []
-    for rank, best in enumerate(ranked(records, run.objectives, top), start=1):
+    for rank, best in enumerate(ranked(records, run.objectives, top, run.structure_search), start=1):
         others = sorted((r for r in records if r.formula == best.formula and r is not best),
                         key=lambda r: objective.sign * r.value)
         for k, record in enumerate([best, *others][:per_composition]):
