@@ -18,6 +18,7 @@ from upotbo.cli_args import add_potential_flags, add_run_flags, constraint_type,
 from upotbo.errors import InputError
 
 Command = Callable[[argparse.Namespace], int]
+STRUCTURE_N_INIT = 32  # a --formula search's random start: one batch (its crystals relax fully: ~1 per s)
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
@@ -47,7 +48,8 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--element-scale", default="melting",
                    help="order the sampler sees elements in: melting (default) or pettifor")
     p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
-    p.add_argument("--n-init", type=int_in(0, 10**6, "--n-init"), default=200, help="random initial steps")
+    p.add_argument("--n-init", type=int_in(0, 10**6, "--n-init"), default=None,
+                   help="random initial steps (default 200; with --formula 32)")
     p.add_argument("--steps", type=int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")
     add_potential_flags(p, relax_steps=40)
     p.add_argument(
@@ -111,7 +113,7 @@ def _search(args: argparse.Namespace) -> int:
         args.out,
         SearchConfig(
             sampler=args.sampler,
-            n_init=args.n_init,
+            n_init=_n_init(args),
             seed=args.seed,
             relax_steps=args.relax_steps,
             fmax=args.fmax,
@@ -184,6 +186,13 @@ def _search(args: argparse.Namespace) -> int:
     plots += ", polymorphs.png" if run.structure_search else ", compositions.png"
     print(f"outputs in {args.out}: top.csv, top.md, cifs/, {plots}, {study}")
     return 0
+
+
+def _n_init(args: argparse.Namespace) -> int:
+    """Random steps before the model: fewer for one formula, whose space has no composition axes."""
+    if args.n_init is not None:
+        return args.n_init
+    return STRUCTURE_N_INIT if args.formula else 200
 
 
 def _space(args: argparse.Namespace):
