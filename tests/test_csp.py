@@ -90,6 +90,22 @@ def test_seed_crystals_are_the_first_trials_and_not_scored_again_on_resume(capsy
     assert sorted(seeded) == sorted(map(str, seeds))
 
 
+def test_a_composition_search_scores_its_seed_first(capsys, tmp_path):
+    """Seeding works for the full search too: rock-salt ZrC is trial 0 of a Zr-C-N search, with its
+    composition as the trial's parameters, and it leads the table."""
+    seed = tmp_path / "zrc.cif"
+    rocksalt("Zr", "C", 4.7).to(filename=str(seed))
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "search", "--pool", "Zr,C,N", "--nchem", "4", "--out", str(out),
+                            "--steps", "8", "--seed-structures", str(seed), *QUICK)
+    assert code == 0, err
+    first = min(load_existing(local_url(out)).trials, key=lambda t: t.number)
+    assert first.user_attrs["seed"] == str(seed) and first.user_attrs["formula"] == "ZrC"
+    assert first.params["natoms"] == 8 and first.params["share0"] == pytest.approx(0.5)
+    assert first.value == pytest.approx(-7.88, abs=0.03)
+    assert _top(out)[0]["formula"] == "ZrC"
+
+
 def test_seed_parameters_draw_the_seed_back():
     """A seed's parameters, drawn by the space, give the seed's own cell content and space group (a
     composition search: its elements and counts; a structure search: its Z)."""
@@ -199,3 +215,5 @@ def test_polymorphs_rank_by_the_objective_and_skip_infeasible(tmp_path, capsys):
     code, _, err = run_main(capsys, "search", "--formula", "ZrC", "--max-z", "2", "--out", str(out),
                             "--steps", "20", "--resume", *QUICK)
     assert code == 2 and "max_z" in err
+    code, _, err = run_main(capsys, "landscape", "--run", str(out))  # a map needs a composition search
+    assert code == 2 and "structure search of ZrC" in err and len(err.strip().splitlines()) == 1

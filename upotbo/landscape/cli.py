@@ -85,6 +85,12 @@ def _spec(args: argparse.Namespace):
     if args.pool:
         return pool_map(args.pool, args.ncomp, args.nchem, args.per_point or 30, args.seed), None
     run = RunDirectory.open(args.run)
+    if run.structure_search:
+        formula = run.settings["formula"]
+        raise InputError(
+            f"{args.run} is a structure search of {formula} (--formula), whose crystals share one "
+            f"composition: map them with upotbo landscape --formula <cell formula, e.g. {formula}>"
+        )
     run_study, settings = run.study(), run.settings
     shape = (settings[k] for k in ("pool", "ncomp", "nchem", "max_atoms"))
     space = SearchSpace.create(*shape, scale=settings.get("scale", "melting"))

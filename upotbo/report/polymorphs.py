@@ -84,7 +84,7 @@ def plot_polymorphs(found: list[Polymorph], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("E - E_lowest found (meV/atom)")
     ax.set_title("lowest polymorphs by step (dot: first met)", fontsize=9)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
