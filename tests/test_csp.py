@@ -40,6 +40,7 @@ def _top(out) -> list[dict[str, str]]:
     return list(csv.DictReader((out / "top.csv").open()))
 
 
+@pytest.mark.slow  # 55 s for the two; .ci/run runs the slow checks
 @pytest.mark.parametrize(
     ("formula", "steps", "prototype", "group"),
     [("NaCl", 64, "rock salt (B1)", 225), ("ZrB2", 48, "AlB2 (C32)", 191)],
