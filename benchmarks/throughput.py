@@ -11,6 +11,17 @@ to that size, and TPE resumes it for ``--measure-steps`` more trials.
 
     python benchmarks/throughput.py --steps 1000 --history 500,5000
 
+The relaxing phase (40 FIRE steps, the README's search) runs the search with a rolling batch and with
+fixed batches side by side. Each run's potential calls are sampled as they happen (512 forces + stress
+and 512 energy-only evaluations, reservoir-sampled, and their counts); the potential alone then
+evaluates those samples in batches of ``--relax-batch`` on the same processes (one per core): the ideal
+is the run's evaluation counts at those rates, next to the search's time. Then the forces + stress rate
+on the same sample by batch size (how the default ``--batch-size`` was chosen), and the start-up: a
+real ``upotbo search`` command, from its launch to its first stored trial and to its exit (run twice,
+the second warm).
+
+    python benchmarks/throughput.py --skip pipeline,history --relax-run-steps 2000
+
 The machine is shared: the load average before and after each phase goes into the JSON.
 """
 
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -28,9 +40,12 @@ from pathlib import Path
 import optuna
 from pymatgen.core import Structure
 
-from upotbo.potentials import load_potential
+from upotbo.potentials import Potential, load_potential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search
+from upotbo.search import study as study_module
+from upotbo.search.cores import available_cores
+from upotbo.search.split_potential import PotentialProcesses
 from upotbo.search.study import STAGES, SearchConfig, StudyAccess
 from upotbo.space import SearchSpace
 
@@ -142,6 +157,135 @@ def sampler_history(potential, args, work: Path) -> list[dict]:
     return rows
 
 
+class _Sample:
+    """A fixed-seed sample of the crystals a run's potential calls send (forces + stress and energy-only
+    apart) and their counts: the geometries a relaxing search really evaluates (starting cells,
+    half-relaxed ones), not its relaxed finds."""
+
+    samples: dict[bool, list[Structure]] = {}
+    counts: dict[bool, int] = {}
+    rng = random.Random(0)
+
+    @classmethod
+    def reset(cls, seed: int) -> None:
+        cls.samples, cls.counts, cls.rng = {True: [], False: []}, {True: 0, False: 0}, random.Random(seed)
+
+    @classmethod
+    def keep(cls, structures, forces: bool) -> None:
+        sample = cls.samples[forces]
+        for structure in structures:  # reservoir sampling: every evaluation equally likely kept
+            cls.counts[forces] += 1
+            if len(sample) < SAMPLE:
+                sample.append(structure)
+            elif (j := cls.rng.randrange(cls.counts[forces])) < SAMPLE:
+                sample[j] = structure
+
+
+class _RecordedProcesses(PotentialProcesses):
+    """A rolling run's potential processes, sampling what they get."""
+
+    def calculate(self, structures, forces=False, stress=False):
+        _Sample.keep(structures, forces)
+        return super().calculate(structures, forces=forces, stress=stress)
+
+
+class _Recorded(Potential):
+    """A potential called in this process (fixed batches), sampling what it gets."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.elements = inner, inner.name, inner.elements
+        self.energy_reference = inner.energy_reference
+
+    def calculate(self, structures, forces=False, stress=False):
+        _Sample.keep(structures, forces)
+        return self.inner.calculate(structures, forces=forces, stress=stress)
+
+
+SAMPLE = 512
+
+
+def potential_rate(potential, structures: list[Structure], batch: int, forces: bool) -> float:
+    """Crystals per second of the potential alone, in batches of ``batch`` (forces + stress or energy)."""
+    potential.calculate(structures[:batch], forces=forces, stress=forces)  # warm the model up
+    t0 = time.perf_counter()
+    for i in range(0, len(structures), batch):
+        potential.calculate(structures[i : i + batch], forces=forces, stress=forces)
+    return len(structures) / (time.perf_counter() - t0)
+
+
+def relaxing(potential, args, work: Path) -> dict:
+    """Rolling vs fixed batches, each next to the potential alone on the same evaluations."""
+    rows, sizes = [], {}
+    study_module.PotentialProcesses = _RecordedProcesses  # the search's own processes, sampling
+    for rolling in (True, False):
+        load_before = _load()
+        _Sample.reset(args.seed)
+        space = SearchSpace.create(args.pool, 2, 5)
+        config = SearchConfig(relax_steps=40, batch_size=args.relax_batch, seed=args.seed, rolling=rolling)
+        scored = potential if rolling else _Recorded(potential)
+        result = Search(space, scored, CohesiveEnergy(), work / f"relax-{rolling}", config).run(
+            args.relax_run_steps
+        )
+        samples, counts = dict(_Sample.samples), dict(_Sample.counts)
+        with PotentialProcesses(potential, available_cores()) as alone:
+            forces = potential_rate(alone, samples[True], args.relax_batch, forces=True)
+            energy = potential_rate(alone, samples[False], args.relax_batch, False) if counts[False] else 0
+            if rolling:
+                for batch in args.batch_sizes:
+                    sizes[batch] = round(potential_rate(alone, samples[True], batch, forces=True), 1)
+        ideal = counts[True] / forces + (counts[False] / energy if counts[False] else 0.0)
+        rows.append({
+            "mode": "rolling batch" if rolling else "fixed batches",
+            "steps": result.steps,
+            "scored": result.scored,
+            "evaluations_forces_stress": counts[True],
+            "evaluations_energy_only": counts[False],
+            "search_s": round(result.elapsed, 1),
+            "evaluations_per_s": round(sum(counts.values()) / result.elapsed, 1),
+            "crystals_per_s": round(result.steps / result.elapsed, 2),
+            "alone_forces_stress_per_s": round(forces, 1),
+            "alone_energy_per_s": round(energy, 1),
+            "ideal_s": round(ideal, 1),
+            "ratio": round(ideal / result.elapsed, 2),
+            "best": result.best_formula,
+            "best_value_eV_per_atom": result.best_value,
+            "best_step": result.best_step,
+            "main_thread_s": {k: round(v, 1) for k, v in result.seconds.items()},
+            "load_before": load_before,
+            "load_after": _load(),
+        })
+    study_module.PotentialProcesses = PotentialProcesses
+    return {"runs": rows, "forces_stress_per_s_by_batch": sizes, "startup": startup(args, work)}
+
+
+def startup(args, work: Path) -> list[dict]:
+    """A real command: seconds from its launch to its first stored trial, and to its exit."""
+    import datetime
+    import sqlite3
+    import subprocess
+
+    rows = []
+    for attempt in ("cold", "warm"):
+        out = work / f"startup-{attempt}"
+        launched = datetime.datetime.now()
+        t0 = time.perf_counter()
+        command = ["upotbo", "search", "--steps", "64", "--out", str(out), "--no-progress"]
+        subprocess.run(command, check=True, capture_output=True)
+        total = time.perf_counter() - t0
+        with sqlite3.connect(out / "study.db") as db:
+            (first,) = db.execute("select min(datetime_complete) from trials").fetchone()
+            (scored,) = db.execute(
+                "select min(datetime_complete) from trials where state = 'COMPLETE'"
+            ).fetchone()
+        rows.append({
+            "attempt": attempt,
+            "first_trial_s": round((datetime.datetime.fromisoformat(first) - launched).total_seconds(), 1),
+            "first_scored_s": round((datetime.datetime.fromisoformat(scored) - launched).total_seconds(), 1),
+            "exit_s": round(total, 1),
+        })
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", default="paper42")
@@ -151,7 +295,11 @@ def main() -> None:
     parser.add_argument("--history", default="500,5000", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--measure-steps", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip", default="", help="phases to skip: pipeline,history")
+    parser.add_argument("--relax-run-steps", type=int, default=2000)
+    parser.add_argument("--relax-batch", type=int, default=32)
+    numbers = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    parser.add_argument("--batch-sizes", default="8,16,32,64,128", type=numbers)
+    parser.add_argument("--skip", default="", help="phases to skip: pipeline,history,relaxing")
     args = parser.parse_args()
     potential = load_potential("chgnet")
     report: dict = {
@@ -189,10 +337,37 @@ def main() -> None:
                     f"{r['crystals_per_s']} | {r['potential_alone']['structures_per_s']} | "
                     f"{r['load_before'][0]}→{r['load_after'][0]} |"
                 )
+        if "relaxing" not in args.skip:
+            report["relaxing"] = relaxing(potential, args, work)
+            print(
+                "\n| mode | steps | evaluations (forces+stress / energy) | search (s) | evaluations/s "
+                "| alone: forces+stress /s "
+                "| energy /s | ideal (s) | ideal / actual | best | load |"
+            )
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+            for r in report["relaxing"]["runs"]:
+                print(
+                    f"| {r['mode']} | {r['steps']} | "
+                    f"{r['evaluations_forces_stress']} / {r['evaluations_energy_only']} | {r['search_s']} | "
+                    f"{r['evaluations_per_s']} | {r['alone_forces_stress_per_s']} | "
+                    f"{r['alone_energy_per_s']} | "
+                    f"{r['ideal_s']} | {r['ratio']} | {r['best']} {r['best_value_eV_per_atom']:.3f} eV/atom "
+                    f"(step {r['best_step']}) | {r['load_before'][0]}→{r['load_after'][0]} |"
+                )
+            by_batch = report["relaxing"]["forces_stress_per_s_by_batch"]
+            print("\n| batch size | " + " | ".join(str(b) for b in by_batch) + " |")
+            print("| --- |" + " ---: |" * len(by_batch))
+            rates = " | ".join(str(v) for v in by_batch.values())
+            print(f"| CHGNet forces + stress (crystals/s) | {rates} |")
+            print("\n| start-up | first stored trial (s) | first scored crystal (s) | 64 steps done (s) |")
+            print("| --- | ---: | ---: | ---: |")
+            for r in report["relaxing"]["startup"]:
+                print(f"| {r['attempt']} | {r['first_trial_s']} | {r['first_scored_s']} | {r['exit_s']} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # phases skipped keep their figures
+    RESULTS.write_text(json.dumps(kept | report, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")
 
 

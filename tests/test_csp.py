@@ -70,8 +70,9 @@ def test_formula_search_finds_the_ground_state_from_scratch(
 
 
 def test_seed_crystals_are_the_first_trials_and_not_scored_again_on_resume(capsys, tmp_path):
-    """A seeded crystal is trial 0 (the next seed trial 1), carries its file name and its own
-    parameters (Z, space group), and a resumed run does not score it again."""
+    """The seeds are the first crystals asked (in a rolling batch they are stored as they finish, in
+    the first batch), each carrying its file name and its own parameters (Z, space group), and a
+    resumed run does not score them again."""
     seeds = [tmp_path / "zrb2.cif", tmp_path / "zrb2_sc.cif"]
     _zrb2().to(filename=str(seeds[0]))
     _zrb2_two_units().to(filename=str(seeds[1]))
@@ -80,10 +81,12 @@ def test_seed_crystals_are_the_first_trials_and_not_scored_again_on_resume(capsy
     code, stdout, err = run_main(capsys, *args, "--steps", "8")
     assert code == 0, err
     trials = sorted(load_existing(local_url(out)).trials, key=lambda t: t.number)
-    assert [t.user_attrs.get("seed") for t in trials[:3]] == [str(seeds[0]), str(seeds[1]), None]
-    assert [t.params["z"] for t in trials[:2]] == [1, 2]
-    assert trials[0].state == optuna.trial.TrialState.COMPLETE and trials[0].value < -7.2  # AlB2 ZrB2: -7.29
-    assert trials[0].user_attrs["formula"] == "ZrB2" and "structure" in trials[0].user_attrs
+    by_seed = {t.user_attrs["seed"]: t for t in trials[:8] if t.user_attrs.get("seed")}
+    assert set(by_seed) == set(map(str, seeds))
+    first, second = by_seed[str(seeds[0])], by_seed[str(seeds[1])]
+    assert (first.params["z"], second.params["z"]) == (1, 2)
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.value < -7.2  # AlB2 ZrB2: -7.29
+    assert first.user_attrs["formula"] == "ZrB2" and "structure" in first.user_attrs
     code, _, err = run_main(capsys, *args, "--steps", "16", "--resume")
     assert code == 0, err
     stored = load_existing(local_url(out)).trials
@@ -92,7 +95,7 @@ def test_seed_crystals_are_the_first_trials_and_not_scored_again_on_resume(capsy
 
 
 def test_a_composition_search_scores_its_seed_first(capsys, tmp_path):
-    """Seeding works for the full search too: rock-salt ZrC is trial 0 of a Zr-C-N search, with its
+    """Seeding works for the full search too: rock-salt ZrC is in the first batch of a Zr-C-N search, with its
     composition as the trial's parameters, and it leads the table."""
     seed = tmp_path / "zrc.cif"
     rocksalt("Zr", "C", 4.7).to(filename=str(seed))
@@ -100,8 +103,8 @@ def test_a_composition_search_scores_its_seed_first(capsys, tmp_path):
     code, _, err = run_main(capsys, "search", "--pool", "Zr,C,N", "--nchem", "4", "--out", str(out),
                             "--steps", "8", "--seed-structures", str(seed), *QUICK)
     assert code == 0, err
-    first = min(load_existing(local_url(out)).trials, key=lambda t: t.number)
-    assert first.user_attrs["seed"] == str(seed) and first.user_attrs["formula"] == "ZrC"
+    first = next(t for t in load_existing(local_url(out)).trials if t.user_attrs.get("seed"))
+    assert first.number < 8 and first.user_attrs["seed"] == str(seed) and first.user_attrs["formula"] == "ZrC"
     assert first.params["natoms"] == 8 and first.params["share0"] == pytest.approx(0.5)
     assert first.value == pytest.approx(-7.88, abs=0.03)
     assert _top(out)[0]["formula"] == "ZrC"

@@ -152,7 +152,7 @@ def test_a_maximized_property_is_honoured_by_study_search_and_report(chgnet, tmp
     search = Search(space, chgnet, Densest(), tmp_path, config)
     progress = list(search.irun(24))
     steps = [p.steps for p in progress]
-    assert steps == sorted(steps) and steps[0] == 8 and steps[-1] == 24
+    assert steps == sorted(steps) and 0 < steps[0] <= 8 and steps[-1] == 24  # a report per finished step
     study = load_existing(local_url(tmp_path))
     assert len(study.trials) == 24
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE

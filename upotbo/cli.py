@@ -64,7 +64,8 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--join", action="store_true",
                    help="share the --storage study with other upotbo processes (cluster; created if missing)")
     p.add_argument("--workers", type=int_in(1, 1024, "--workers"), default=None,
-                   help="crystal-building processes (default: --threads)")
+                   help="crystal-building processes (default: none when relaxing, the potential runs in "
+                        "--threads processes of its own; one per thread for single points)")
     p.add_argument("--threads", type=int_in(1, 1024, "--threads"), default=None,
                    help="torch threads, fixed (bit-reproducible runs); default: the cores other processes "
                         "leave free of its CPU set, OMP_NUM_THREADS or container quota")
@@ -97,7 +98,6 @@ def _search(args: argparse.Namespace) -> int:
     from upotbo.properties.thermo import use_competing
     from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
-    from upotbo.search.cores import available_cores
     from upotbo.space.seeds import load_seeds
     from upotbo.storage import RunDirectory
     from upotbo.storage.study_db import display_url
@@ -119,7 +119,7 @@ def _search(args: argparse.Namespace) -> int:
             fmax=args.fmax,
             prune_margin=args.prune_margin or None,
             batch_size=args.batch_size,
-            workers=args.workers or args.threads or available_cores(),
+            workers=args.workers,
             threads=args.threads,
         ),
         StudyAccess(

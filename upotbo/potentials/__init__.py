@@ -12,7 +12,7 @@ from upotbo.errors import InputError
 from upotbo.potentials.ase_calculator import ASECalculatorPotential
 from upotbo.potentials.base import Calculation, Potential
 from upotbo.potentials.reference import EnergyReference, MP2020Corrected, RawPBE
-from upotbo.potentials.relax import Relaxation, relax_batch
+from upotbo.potentials.relax import Relaxation, RelaxPool, relax_batch
 
 
 def _chgnet(arg: str | None) -> Potential:
@@ -49,5 +49,6 @@ __all__ = [
     "RawPBE",
     "Relaxation",
     "load_potential",
+    "RelaxPool",
     "relax_batch",
 ]

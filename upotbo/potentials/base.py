@@ -65,10 +65,11 @@ class Potential(ABC):
             )
 
 
-# The densest solids at ambient pressure hold ~5.7 Å^3/atom (diamond). A cell far denser than that is
-# a relaxation that fell into one of an ML potential's short-range holes; building its neighbour graph
-# (hundreds of neighbours per atom within a 6 Å cutoff) can take tens of GB, so it is refused up front.
-MIN_VOLUME_PER_ATOM = 2.5  # Å^3
+# The densest solid at ambient pressure holds ~5.7 Å^3/atom (diamond); squeezing it to 4.5 takes ~100 GPa.
+# A denser cell is a start or a relaxation that fell into one of an ML potential's short-range holes:
+# its neighbour graph holds hundreds of neighbours per atom (tens of GB in the worst cases), and at
+# 2.8-3.1 Å^3/atom (C4O, BN4, SiF5 from a search) one CHGNet force call took ~1 s, 30x a median crystal.
+MIN_VOLUME_PER_ATOM = 4.5  # Å^3
 
 
 def screen(structure: Structure) -> str | None:

@@ -23,25 +23,43 @@ _COVERED_Z = range(1, 95)
 
 
 class CHGNetPotential(Potential):
-    """CHGNet behind the ``Potential`` interface. ``model`` is a version name ("0.3.0") or a local path."""
+    """CHGNet behind the ``Potential`` interface. ``model`` is a version name ("0.3.0") or a local path.
+
+    A version that ships in the wheel is loaded on first use (~3 s): a search whose potential runs in
+    processes of their own never loads it in the main process, and a pickled copy sent to them carries
+    the name, not the weights. A model file is loaded at once, so a bad path fails before any work.
+    """
 
     energy_reference = MP2020Corrected()
 
     def __init__(self, model: str = "0.3.0", batch_size: int = 32, threads: int | None = None) -> None:
-        from chgnet.model import CHGNet
         from pymatgen.core.periodic_table import Element
 
         if threads:
             torch.set_num_threads(threads)
-        with contextlib.redirect_stdout(io.StringIO()):
-            if model.endswith((".tar", ".pth.tar", ".pt", ".pth")):
-                self.model = CHGNet.from_file(model)
-            else:
-                self.model = CHGNet.load(model_name=model, use_device="cpu")
-        self.model.eval()
+        self._source, self._model = model, None
+        if model.endswith((".tar", ".pth.tar", ".pt", ".pth")):
+            self._model = self._load()
         self.name = f"CHGNet-{model}"
         self.batch_size = batch_size
         self.elements = frozenset(Element.from_Z(z).symbol for z in _COVERED_Z)
+
+    @property
+    def model(self):  # noqa: ANN201 - chgnet.model.CHGNet, imported only when loaded
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self):  # noqa: ANN202
+        from chgnet.model import CHGNet
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            if self._source.endswith((".tar", ".pth.tar", ".pt", ".pth")):
+                model = CHGNet.from_file(self._source)
+            else:
+                model = CHGNet.load(model_name=self._source, use_device="cpu")
+        model.eval()
+        return model
 
     def calculate(
         self, structures: Sequence[Structure], forces: bool = False, stress: bool = False

@@ -33,6 +33,10 @@ class EnergyReference(ABC):
     def to_pbe(self, composition: Composition, energy: float) -> float:
         return energy + self.pbe_shift_per_atom(composition) * composition.num_atoms
 
+    def warm(self) -> None:
+        """Load what the first value needs (a search does it while its potential processes start)."""
+        return None
+
 
 class RawPBE(EnergyReference):
     """The potential predicts uncorrected PBE energies already (e.g. a DFT code, or a model trained so)."""
@@ -50,6 +54,9 @@ class MP2020Corrected(EnergyReference):
 
     def pbe_shift_per_atom(self, composition: Composition) -> float:
         return _mp2020_anion_shift(tuple(sorted(composition.reduced_composition.as_dict().items())))
+
+    def warm(self) -> None:
+        _compatibility()  # pymatgen's MP2020 tables: ~1.7 s of YAML
 
 
 @lru_cache(maxsize=100_000)

@@ -11,7 +11,7 @@ potential itself in profiles here (12 s vs 28 s of CHGNet), for no fewer steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,40 +50,119 @@ def relax_batch(
     ``stop(index, step, energy)`` may end one structure's relaxation early (e.g. a search dropping
     candidates that cannot catch up); it is then returned as not converged, at its current geometry.
     """
-    atoms = [AseAtomsAdaptor.get_atoms(s) for s in structures]
-    movers = [UnitCellFilter(a) if relax_cell else a for a in atoms]
-    optimizers = [FIRE(m, logfile=None) for m in movers]
+    pool = RelaxPool(potential, steps, fmax, relax_cell)
+    for i, structure in enumerate(structures):
+        pool.add(i, structure)
     out: list[Relaxation | None] = [None] * len(structures)
-    initial = [math.nan] * len(structures)
-    active = list(range(len(structures)))
-    for step in range(steps + 1):
-        calcs = potential.calculate(
-            [AseAtomsAdaptor.get_structure(atoms[i]) for i in active],
-            forces=steps > 0,
-            stress=steps > 0 and relax_cell,
-        )
-        still = []
-        for i, calc in zip(active, calcs, strict=True):
-            if not calc.ok:
-                out[i] = Relaxation(structures[i], math.nan, initial[i], step, False, calc.error)
-                continue
-            if step == 0:
-                initial[i] = calc.energy
-            atoms[i].calc = SinglePointCalculator(
-                atoms[i], energy=calc.energy, forces=calc.forces, stress=calc.stress
-            )
-            converged = steps > 0 and _max_force(movers[i]) < fmax
-            if converged or step == steps or (stop is not None and stop(i, step, calc.energy)):
-                out[i] = Relaxation(
-                    _structure(atoms[i]), calc.energy, initial[i], step, converged or steps == 0
-                )
-            else:
-                optimizers[i].step()
-                still.append(i)
-        active = still
-        if not active:
-            break
+    while pool:
+        for i, relaxation in pool.step(stop):
+            out[i] = relaxation
     return out  # type: ignore[return-value]
+
+
+@dataclass
+class _Relaxing:
+    start: Structure
+    atoms: Atoms
+    mover: Atoms | UnitCellFilter
+    optimizer: FIRE
+    step: int = 0
+    initial_energy: float = math.nan
+    screened: bool = False  # its starting energy passed ``stop`` (``energy_first``)
+
+
+class RelaxPool:
+    """Crystals relaxing side by side, one batched potential call per ``step`` for all of them.
+
+    Crystals can join at any step (``add``) and leave as they finish, so a caller can keep the batch
+    at the size that runs the potential fastest instead of letting it shrink as relaxations end
+    (``relax_batch`` is the fixed-membership case). Each crystal keeps its own ASE ``FIRE``, so its
+    trajectory does not depend on who else is in the batch.
+
+    ``energy_first``: a crystal's first step asks the potential for its energy alone, and ``stop`` may
+    end it there, before any force is computed. A search's random candidates are pruned on that energy
+    four times out of five, and CHGNet computes energies alone about 3.7 times as fast as with forces and
+    stresses on them (85 vs 23 crystals/s, the geometries of a paper42 search), dense starting cells
+    being the costliest of all; the survivors pay one energy call more.
+    """
+
+    def __init__(
+        self,
+        potential: Potential,
+        steps: int,
+        fmax: float = 0.05,
+        relax_cell: bool = True,
+        energy_first: bool = False,
+    ) -> None:
+        self.potential, self.steps, self.fmax, self.relax_cell = potential, steps, fmax, relax_cell
+        self.energy_first = energy_first
+        self._active: dict[Hashable, _Relaxing] = {}
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def add(self, key: Hashable, structure: Structure) -> None:
+        """Start relaxing ``structure`` at the next step; ``key`` names it in what ``step`` returns."""
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        mover = UnitCellFilter(atoms) if self.relax_cell else atoms
+        self._active[key] = _Relaxing(structure, atoms, mover, FIRE(mover, logfile=None))
+
+    def step(
+        self, stop: Callable[[Hashable, int, float], bool] | None = None
+    ) -> list[tuple[Hashable, Relaxation]]:
+        """One potential call on every crystal in the pool, one FIRE step for those that go on;
+        returns the crystals that finished (converged, failed, out of steps or ``stop``-ped)."""
+        moving = self.steps > 0
+        done = self._screen(stop) if self.energy_first and moving and stop is not None else []
+        keys = list(self._active)
+        calcs = self.potential.calculate(
+            [AseAtomsAdaptor.get_structure(self._active[k].atoms) for k in keys],
+            forces=moving,
+            stress=moving and self.relax_cell,
+        )
+        for key, calc in zip(keys, calcs, strict=True):
+            r = self._active[key]
+            if not calc.ok:
+                done.append((key, Relaxation(r.start, math.nan, r.initial_energy, r.step, False, calc.error)))
+                continue
+            if r.step == 0:
+                r.initial_energy = calc.energy
+            r.atoms.calc = SinglePointCalculator(
+                r.atoms, energy=calc.energy, forces=calc.forces, stress=calc.stress
+            )
+            converged = moving and _max_force(r.mover) < self.fmax
+            stopped = stop is not None and not r.screened and stop(key, r.step, calc.energy)
+            if converged or r.step == self.steps or stopped:
+                relaxed = Relaxation(
+                    _structure(r.atoms), calc.energy, r.initial_energy, r.step, converged or not moving
+                )
+                done.append((key, relaxed))
+            else:
+                r.optimizer.step()
+                r.step += 1
+                r.screened = False
+        for key, _ in done:
+            self._active.pop(key, None)
+        return done
+
+    def _screen(self, stop: Callable[[Hashable, int, float], bool]) -> list[tuple[Hashable, Relaxation]]:
+        """Energies alone of the crystals that just joined; those ``stop`` ends leave the pool now."""
+        new = [k for k, r in self._active.items() if r.step == 0 and not r.screened]
+        if not new:
+            return []
+        calcs = self.potential.calculate([self._active[k].start for k in new])
+        done = []
+        for key, calc in zip(new, calcs, strict=True):
+            r = self._active[key]
+            if not calc.ok:
+                done.append((key, Relaxation(r.start, math.nan, math.nan, 0, False, calc.error)))
+            elif stop(key, 0, calc.energy):
+                done.append((key, Relaxation(r.start, calc.energy, calc.energy, 0, False)))
+            else:
+                r.screened = True
+        for key, _ in done:
+            del self._active[key]
+        return done
 
 
 def _max_force(mover) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +12,7 @@ from pymatgen.core import Composition, Lattice, Structure
 
 from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
-from upotbo.potentials.relax import relax_batch
+from upotbo.potentials.relax import Relaxation, relax_batch
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint, total_violation
 
@@ -110,28 +110,50 @@ class Evaluator:
             if p.observes_run and crystals:
                 p.observe(crystals)
 
-    def _stopper(
-        self, structures: Sequence[Structure], best: float | None, cancelled: Callable[[], bool] | None
-    ) -> Callable[[int, int, float], bool] | None:
-        prune = self._pruner(structures, best)
+    @property
+    def prunes(self) -> bool:
+        """Whether relaxations are pruned (a crystal far behind on the first objective of several may
+        lead on another: not then)."""
+        return (
+            self.prune_margin is not None
+            and self.relax_steps > 0
+            and self.prop.prunable
+            and not self.objectives
+        )
+
+    def start(self, structures: Sequence[Structure]) -> list[Structure]:
+        """Where each crystal's relaxation starts (``break_symmetry``, when relaxing and perturbing)."""
+        if self.relax_steps > 0 and self.perturb:
+            return [break_symmetry(s) for s in structures]
+        return list(structures)
+
+    def stopper(
+        self,
+        starts: Sequence[Structure] | Mapping[Hashable, Structure],
+        best: float | None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Callable[[Hashable, int, float], bool] | None:
+        """The ``stop`` of a relaxation of ``starts`` (indexed as the relaxation names them): pruning
+        against ``best`` and, once ``cancelled()`` is true, at once."""
+        prune = self._pruner(starts, best)
         if cancelled is None or self.relax_steps == 0:
             return prune
         return lambda i, step, energy: cancelled() or (prune is not None and prune(i, step, energy))
 
-    def _pruner(self, structures: Sequence[Structure], best: float | None) -> Callable | None:
-        if self.prune_margin is None or best is None or self.relax_steps == 0 or not self.prop.prunable:
-            return None
-        if self.objectives:  # a crystal far behind on the first objective may lead on another
+    def _pruner(
+        self, starts: Sequence[Structure] | Mapping[Hashable, Structure], best: float | None
+    ) -> Callable | None:
+        if best is None or not self.prunes:
             return None
         sign = 1.0 if self.prop.direction == "minimize" else -1.0
         margin0 = self.prune_margin
 
-        def stop(i: int, step: int, energy: float) -> bool:
+        def stop(i: Hashable, step: int, energy: float) -> bool:
             if step % PRUNE_EVERY:
                 return False
             margin = margin0 * (FIRST_CHECK if step == 0 else 1.0 - 2.0 / 3.0 * step / self.relax_steps)
             try:
-                value = self.prop.value(structures[i], energy, self.potential)
+                value = self.prop.value(starts[i], energy, self.potential)  # type: ignore[index]
             except CandidateFailed:
                 return False
             return sign * (value - best) > margin
@@ -146,10 +168,18 @@ class Evaluator:
     ) -> list[Scored]:
         """Score a batch; ``best`` (the best value known so far) enables pruning; once ``cancelled()``
         is true, every relaxation stops at its next step (the batch is being abandoned)."""
-        if self.relax_steps > 0 and self.perturb:
-            structures = [break_symmetry(s) for s in structures]
-        stop = self._stopper(structures, best, cancelled)
-        relaxed = relax_batch(self.potential, structures, steps=self.relax_steps, fmax=self.fmax, stop=stop)
+        starts = self.start(structures)
+        stop = self.stopper(starts, best, cancelled)
+        relaxed = relax_batch(self.potential, starts, steps=self.relax_steps, fmax=self.fmax, stop=stop)
+        return self.complete(starts, relaxed, cancelled)
+
+    def complete(
+        self,
+        starts: Sequence[Structure],
+        relaxed: Sequence[Relaxation],
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[Scored]:
+        """Each relaxed crystal's values (objective, further objectives, constraints), batched."""
         out = [Scored(r.structure, energy=r.energy, relax_steps=r.steps, error=r.error) for r in relaxed]
         if any(p.needs_minimum for p in self.properties):
             self._finish(out, cancelled)
@@ -158,7 +188,7 @@ class Evaluator:
         initial: list[float | str] = [math.nan] * len(ok)
         if self.prop.cheap:
             initial = self.prop.values(
-                [structures[i] for i in ok], [relaxed[i].initial_energy for i in ok], self.potential
+                [starts[i] for i in ok], [relaxed[i].initial_energy for i in ok], self.potential
             )
         for i, value, start in zip(ok, found, initial, strict=True):
             value = _plausible(self.prop, value)

@@ -9,11 +9,10 @@ build workers (torch threads = cores - 1): on 2 cores, torch's second thread oth
 OpenMP barriers while they run. Measured side by side, 500 trials of history, 2 cores: 70-73
 crystals/s with a thread, 77-81 with a process on 2 torch threads, 92-97 on 1.
 
-With relaxations each crystal costs tens of force calls, the main thread idles, and a process only
-adds its start-up (~4 s: 12.1-12.3 steps/s on a thread vs 9.3-10.3 in a process over 320 steps), so
-they stay on a thread, with all of torch's threads. So does an evaluator that cannot be pickled (a
-potential wrapping a live handle, e.g. some ASE calculators), and one whose properties learn from
-the run as it goes (``e_above_hull``: the hull the main thread extends after every batch).
+Relaxations run in a ``RollingBatch`` stepped on a thread (the potential itself may run in processes
+of its own, ``PotentialProcesses``); so does an evaluator that cannot be pickled (a potential wrapping
+a live handle, e.g. some ASE calculators), and one whose properties learn from the run as it goes
+(``e_above_hull``: the hull the main thread extends after every batch).
 """
 
 from __future__ import annotations
@@ -23,12 +22,15 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from pymatgen.core import Structure
 
+from upotbo.potentials.base import Potential
+from upotbo.potentials.relax import RelaxPool
 from upotbo.search.cores import set_torch_threads
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.processes import child_setup, stop_children
@@ -87,6 +89,13 @@ class Scorer:
         return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
 
+    def step(self, batch: RollingBatch, best: float | None, cores: int = 1) -> Future:
+        """One step of a rolling batch, on the scorer's thread (a ``Future`` of ``Departed``)."""
+        assert self._pool is not None and not self.in_process, "rolling batches relax on a thread"
+        set_torch_threads(cores)
+        return self._pool.submit(batch.step, best, self._cancel.is_set)
+
+
 def _install(payload: bytes, parent: int) -> None:
     child_setup(parent)
     _INSTALLED[:] = [pickle.loads(payload)]
@@ -113,7 +122,12 @@ def score_and_describe(
     """
     t0 = time.perf_counter()
     scored = evaluator.score(structures, best=best, cancelled=cancelled)
-    described = [
+    return scored, describe(scored, known), time.perf_counter() - t0
+
+
+def describe(scored: list[Scored], known: list[dict] | None = None) -> list[dict[str, Any]]:
+    """What the study stores of each scored crystal (empty for a failed one)."""
+    return [
         scored_attrs(
             k or describe_crystal(s.structure),
             s.energy,
@@ -124,6 +138,56 @@ def score_and_describe(
         )
         if s.error is None
         else {}
-        for s, k in zip(scored, known, strict=True)
+        for s, k in zip(scored, known or [{}] * len(scored), strict=True)
     ]
-    return scored, described, time.perf_counter() - t0
+
+
+@dataclass
+class Departed:
+    """What one step of a ``RollingBatch`` returns: the crystals that left it (keys, scores,
+    descriptions, each one's share of the scorer's seconds over its stay) and the step's own seconds."""
+
+    keys: list[Hashable]
+    scored: list[Scored]
+    described: list[dict[str, Any]]
+    seconds: list[float]
+    busy: float
+
+
+class RollingBatch:
+    """The crystals a search is relaxing, stepped together: a crystal leaves scored when its relaxation
+    ends (converged, pruned, out of steps) and the search puts a new one in its place, so every
+    potential call sees a full batch (a fixed batch of relaxations shrinks as most of them end early).
+
+    ``potential``: the evaluator's, or the same one run elsewhere (``PotentialProcesses``). Used from
+    the main thread between steps (``add``) and from the scorer's thread (``step``).
+    """
+
+    def __init__(self, evaluator: Evaluator, potential: Potential | None = None) -> None:
+        self.evaluator = evaluator
+        potential = potential or evaluator.potential
+        self.pool = RelaxPool(potential, evaluator.relax_steps, evaluator.fmax, energy_first=evaluator.prunes)
+        self.starts: dict[Hashable, Structure] = {}
+        self.busy: dict[Hashable, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.pool)
+
+    def add(self, key: Hashable, structure: Structure) -> None:
+        self.starts[key] = self.evaluator.start([structure])[0]
+        self.busy[key] = 0.0
+        self.pool.add(key, self.starts[key])
+
+    def step(self, best: float | None, cancelled: Callable[[], bool] | None = None) -> Departed:
+        """One potential call on all of them; the ones that leave, scored and described."""
+        t0 = time.perf_counter()
+        crowd = len(self.pool)
+        done = self.pool.step(self.evaluator.stopper(self.starts, best, cancelled))
+        keys = [key for key, _ in done]
+        starts = [self.starts.pop(key) for key in keys]
+        scored = self.evaluator.complete(starts, [r for _, r in done], cancelled)
+        described = describe(scored)
+        busy = time.perf_counter() - t0
+        for key in self.busy:
+            self.busy[key] += busy / crowd
+        return Departed(keys, scored, described, [self.busy.pop(key) for key in keys], busy)

@@ -37,9 +37,11 @@ class Built:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def check_workers(workers: int) -> int:
-    if not isinstance(workers, int) or workers < 0:
-        raise InputError(f"workers={workers!r}: use a whole number of build processes, 0 = build inline")
+def check_workers(workers: int | None) -> int | None:
+    if workers is not None and (not isinstance(workers, int) or workers < 0):
+        raise InputError(
+            f"workers={workers!r}: use a whole number of build processes, 0 = build inline, None = auto"
+        )
     return workers
 
 

@@ -1,0 +1,127 @@
+"""Relaxations in a rolling batch: crystals join and leave a pool stepped as one potential call."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import optuna
+import pytest
+from conftest import rocksalt
+from pymatgen.core import Lattice, Structure
+
+from upotbo.potentials import Potential, RelaxPool, relax_batch
+from upotbo.properties import CohesiveEnergy
+from upotbo.search import Search, SearchConfig
+from upotbo.search.evaluate import break_symmetry
+from upotbo.search.split_potential import PotentialProcesses, cost, split
+from upotbo.space import SearchSpace
+from upotbo.storage import load_existing, local_url
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Counting(Potential):
+    """The real potential, counting the crystals of each call it gets."""
+
+    def __init__(self, inner: Potential) -> None:
+        self.inner, self.calls = inner, []
+        self.name, self.elements, self.energy_reference = inner.name, inner.elements, inner.energy_reference
+
+    def calculate(self, structures, forces=False, stress=False):
+        self.calls.append(len(structures))
+        return self.inner.calculate(structures, forces=forces, stress=stress)
+
+
+def test_a_crystal_relaxes_alike_whoever_shares_its_steps(chgnet):
+    """A crystal's FIRE trajectory is its own: relaxed alone, or joining a pool mid-way next to others
+    that leave early, it ends at the same energy after the same number of steps."""
+    zrc = break_symmetry(rocksalt("Zr", "C", 4.9))
+    alone = relax_batch(chgnet, [zrc], steps=30, fmax=0.01)[0]
+    pool = RelaxPool(chgnet, steps=30, fmax=0.01)
+    pool.add("tin", break_symmetry(rocksalt("Ti", "N", 4.1)))
+    pool.add("nbc", break_symmetry(rocksalt("Nb", "C", 4.3)))
+    pool.step()
+    pool.step()
+    pool.add("zrc", zrc)
+    finished = {}
+    while pool:
+        finished.update(pool.step(lambda key, step, energy: key == "tin" and step == 5))
+    assert set(finished) == {"tin", "nbc", "zrc"}
+    assert finished["tin"].steps == 5 and not finished["tin"].converged
+    assert finished["zrc"].steps == alone.steps
+    assert finished["zrc"].energy == pytest.approx(alone.energy, abs=1e-4 * len(zrc))
+    assert finished["zrc"].initial_energy == pytest.approx(alone.initial_energy, abs=1e-4 * len(zrc))
+
+
+def test_a_failed_crystal_leaves_the_pool_alone(chgnet):
+    """A crystal the potential refuses (collapsed cell) leaves at once with its reason; the others go on."""
+    collapsed = Structure(Lattice.cubic(1.0), ["Zr", "C"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    pool = RelaxPool(chgnet, steps=3)
+    pool.add(0, collapsed)
+    pool.add(1, rocksalt("Zr", "C", 4.7))
+    first = dict(pool.step())
+    assert list(first) == [0] and "collapsed cell" in first[0].error
+    assert len(pool) == 1
+
+
+def test_potential_processes_give_the_potential_s_values(chgnet):
+    """Split over two processes of one thread each, every crystal gets the values the potential gives
+    it in this process, in the caller's order; a refused crystal keeps its reason; no process is left."""
+    crystals = [
+        rocksalt("Zr", "C", 4.7),
+        Structure(Lattice.cubic(1.0), ["Zr", "C"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        break_symmetry(rocksalt("Ti", "N", 4.2)),
+        Structure(Lattice.cubic(3.3), ["Nb", "Nb"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        break_symmetry(rocksalt("Nb", "C", 4.5)),
+    ]
+    here = chgnet.calculate(crystals, forces=True, stress=True)
+    with PotentialProcesses(chgnet, 2) as split_up:
+        assert len(multiprocessing.active_children()) == 2
+        there = split_up.calculate(crystals, forces=True, stress=True)
+        energies = split_up.calculate(crystals)
+    assert not multiprocessing.active_children()
+    assert "collapsed cell" in there[1].error and not there[1].ok
+    for a, b, e, crystal in zip(here, there, energies, crystals, strict=True):
+        if a.ok:
+            assert b.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
+            assert e.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
+            assert np.allclose(b.forces, a.forces, atol=1e-3) and np.allclose(b.stress, a.stress, atol=1e-2)
+
+
+def test_split_balances_cost_and_depends_on_the_batch_alone():
+    """Dense crystals weigh most (atoms / (volume per atom)^2); the halves are within the heaviest
+    crystal's cost of each other, and the same batch always splits the same way."""
+    crystals = [rocksalt("Zr", "C", a) for a in (4.0, 4.2, 4.4, 4.6, 4.8, 5.0, 5.5)]
+    groups = split(crystals, 2)
+    assert sorted(i for g in groups for i in g) == list(range(len(crystals)))
+    loads = [sum(cost(crystals[i]) for i in g) for g in groups]
+    assert abs(loads[0] - loads[1]) <= max(cost(c) for c in crystals)
+    assert split(crystals, 2) == groups and cost(crystals[0]) > cost(crystals[-1])
+    assert split(crystals[:1], 2) == [[0]]
+
+
+def _run(potential, out, rolling: bool):
+    space = SearchSpace.create("Zr,C,N,B", 2, 3)
+    # one thread: the potential runs in this process, where the counting wrapper sees its calls
+    config = SearchConfig(n_init=8, relax_steps=12, batch_size=8, seed=4, threads=1, rolling=rolling)
+    return Search(space, potential, CohesiveEnergy(), out, config).run(48)
+
+
+@pytest.mark.slow
+def test_a_rolling_batch_keeps_the_potential_busy(chgnet, tmp_path):
+    """While the budget lasts, the potential sees full batches: fixed batches shrink as their
+    relaxations end (most end early, pruned or converged), a rolling batch refills the places."""
+    sizes = {}
+    for rolling in (True, False):
+        counting = Counting(chgnet)
+        result = _run(counting, tmp_path / str(rolling), rolling)
+        assert result.steps == 48 and result.scored > 40
+        assert sum(counting.calls) == result.potential_calls
+        sizes[rolling] = counting.calls
+    lasting = sizes[True][: len(sizes[True]) // 2]  # the tail drains the pool: nothing left to ask
+    assert sum(n == 8 for n in lasting) >= 0.8 * len(lasting), lasting
+    mean = {rolling: sum(calls) / len(calls) for rolling, calls in sizes.items()}
+    assert mean[True] > 1.3 * mean[False], mean
+    stored = load_existing(local_url(tmp_path / "True")).trials
+    assert len(stored) == 48 and len({t.number for t in stored}) == 48
