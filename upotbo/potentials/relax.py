@@ -96,6 +96,7 @@ class RelaxPool:
     ) -> None:
         self.potential, self.steps, self.fmax, self.relax_cell = potential, steps, fmax, relax_cell
         self.energy_first = energy_first
+        self.evaluations = 0  # crystals the potential has evaluated, over all calls
         self._active: dict[Hashable, _Relaxing] = {}
 
     def __len__(self) -> int:
@@ -115,6 +116,7 @@ class RelaxPool:
         moving = self.steps > 0
         done = self._screen(stop) if self.energy_first and moving and stop is not None else []
         keys = list(self._active)
+        self.evaluations += len(keys)
         calcs = self.potential.calculate(
             [AseAtomsAdaptor.get_structure(self._active[k].atoms) for k in keys],
             forces=moving,
@@ -150,6 +152,7 @@ class RelaxPool:
         new = [k for k, r in self._active.items() if r.step == 0 and not r.screened]
         if not new:
             return []
+        self.evaluations += len(new)
         calcs = self.potential.calculate([self._active[k].start for k in new])
         done = []
         for key, calc in zip(new, calcs, strict=True):

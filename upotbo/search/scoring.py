@@ -145,13 +145,15 @@ def describe(scored: list[Scored], known: list[dict] | None = None) -> list[dict
 @dataclass
 class Departed:
     """What one step of a ``RollingBatch`` returns: the crystals that left it (keys, scores,
-    descriptions, each one's share of the scorer's seconds over its stay) and the step's own seconds."""
+    descriptions, each one's share of the scorer's seconds over its stay), the step's own seconds and
+    the crystals the potential evaluated in it."""
 
     keys: list[Hashable]
     scored: list[Scored]
     described: list[dict[str, Any]]
     seconds: list[float]
     busy: float
+    evaluations: int
 
 
 class RollingBatch:
@@ -181,7 +183,7 @@ class RollingBatch:
     def step(self, best: float | None, cancelled: Callable[[], bool] | None = None) -> Departed:
         """One potential call on all of them; the ones that leave, scored and described."""
         t0 = time.perf_counter()
-        crowd = len(self.pool)
+        crowd, evaluated = len(self.pool), self.pool.evaluations
         done = self.pool.step(self.evaluator.stopper(self.starts, best, cancelled))
         keys = [key for key, _ in done]
         starts = [self.starts.pop(key) for key in keys]
@@ -190,4 +192,5 @@ class RollingBatch:
         busy = time.perf_counter() - t0
         for key in self.busy:
             self.busy[key] += busy / crowd
-        return Departed(keys, scored, described, [self.busy.pop(key) for key in keys], busy)
+        seconds = [self.busy.pop(key) for key in keys]
+        return Departed(keys, scored, described, seconds, busy, self.pool.evaluations - evaluated)

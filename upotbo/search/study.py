@@ -529,6 +529,7 @@ class Search:
         """Tell and store the crystals that left a rolling batch."""
         crystals = [self._rolling_trials.pop(key) for key in departed.keys]
         self._told(crystals, departed.scored, departed.described, departed.seconds, departed.busy)
+        self.potential_calls += departed.evaluations
         self._store([(c.db_id, c.trial) for c in crystals])
 
     def _finish(self, batch: _Batch, scoring: _Scoring) -> None:
@@ -537,6 +538,7 @@ class Search:
             scored, described, busy = self._scores(scoring.future)
             per_candidate = busy / len(scoring.crystals)
             self._told(scoring.crystals, scored, described, [per_candidate] * len(scored), busy)
+            self.potential_calls += sum(s.relax_steps + 1 for s in scored)
         self._store(list(zip(batch.ids, batch.trials, strict=True)))
 
     def _scores(self, future: Future) -> Any:
@@ -561,7 +563,6 @@ class Search:
         """Tell the sampler each crystal's outcome (``seconds``: its scorer time, build time added here)."""
         with self.timings.stage("describe"):
             self.timings.seconds["score_busy"] += busy
-            self.potential_calls += sum(s.relax_steps + 1 for s in scored)
             for crystal, outcome, attrs, spent in zip(crystals, scored, described, seconds, strict=True):
                 self._tell(crystal.trial, outcome, attrs, crystal.build_seconds + spent)
             if self.evaluator.observes_run:
