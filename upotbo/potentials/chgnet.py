@@ -20,6 +20,7 @@ from upotbo.potentials.reference import MP2020Corrected
 
 # CHGNet 0.3.0 was trained on MPtrj, which covers elements Z = 1..94.
 _COVERED_Z = range(1, 95)
+_MODEL_FILES = (".tar", ".pth.tar", ".pt", ".pth")  # a model given as a file, not a version name
 
 
 class CHGNetPotential(Potential):
@@ -38,7 +39,7 @@ class CHGNetPotential(Potential):
         if threads:
             torch.set_num_threads(threads)
         self._source, self._model = model, None
-        if model.endswith((".tar", ".pth.tar", ".pt", ".pth")):
+        if model.endswith(_MODEL_FILES):
             self._model = self._load()
         self.name = f"CHGNet-{model}"
         self.batch_size = batch_size
@@ -54,7 +55,7 @@ class CHGNetPotential(Potential):
         from chgnet.model import CHGNet
 
         with contextlib.redirect_stdout(io.StringIO()):
-            if self._source.endswith((".tar", ".pth.tar", ".pt", ".pth")):
+            if self._source.endswith(_MODEL_FILES):
                 model = CHGNet.from_file(self._source)
             else:
                 model = CHGNet.load(model_name=self._source, use_device="cpu")

@@ -13,10 +13,16 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from upotbo.search.cores import set_torch_threads
 
 _PR_SET_PDEATHSIG = 1
+_HELD: list[Any] = []  # in a worker of ``spawn_holding``: its copy of the object
 
 
 def child_setup(parent: int) -> None:
@@ -38,3 +44,27 @@ def stop_children() -> None:
         child.kill()
     for child in multiprocessing.active_children():
         child.join(timeout=5)
+
+
+def spawn_holding(workers: int, payload: bytes, threads: int | None = None) -> ProcessPoolExecutor:
+    """``workers`` spawned processes (not forked: torch's thread pools are live here), set up as
+    ``child_setup`` says, each holding the object pickled in ``payload`` (``held()`` there) and, given
+    ``threads``, running torch on that many threads."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_hold,
+        initargs=(payload, os.getpid(), threads),
+    )
+
+
+def held() -> Any:
+    """The object this worker of ``spawn_holding`` holds."""
+    return _HELD[0]
+
+
+def _hold(payload: bytes, parent: int, threads: int | None) -> None:
+    child_setup(parent)
+    _HELD[:] = [pickle.loads(payload)]
+    if threads is not None:
+        set_torch_threads(threads)

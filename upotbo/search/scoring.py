@@ -17,13 +17,11 @@ a live handle, e.g. some ASE calculators), and one whose properties learn from t
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import pickle
 import threading
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +31,8 @@ from upotbo.potentials.base import Potential
 from upotbo.potentials.relax import RelaxPool
 from upotbo.search.cores import set_torch_threads
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.processes import child_setup, stop_children
+from upotbo.search.processes import held, spawn_holding, stop_children
 from upotbo.storage.run_record import describe_crystal, scored_attrs
-
-_INSTALLED: list[Evaluator] = []  # the scoring process's evaluator
 
 
 class Scorer:
@@ -58,9 +54,7 @@ class Scorer:
         if payload is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="upotbo-score")
             return self
-        spawn = multiprocessing.get_context("spawn")  # not fork: torch's thread pools are live here
-        self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_install,
-                                         initargs=(payload, os.getpid()))
+        self._pool = spawn_holding(1, payload)
         self.in_process = True
         return self
 
@@ -88,24 +82,16 @@ class Scorer:
         cancelled = self._cancel.is_set
         return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
-
     def step(self, batch: RollingBatch, best: float | None, cores: int = 1) -> Future:
         """One step of a rolling batch, on the scorer's thread (a ``Future`` of ``Departed``)."""
         assert self._pool is not None and not self.in_process, "rolling batches relax on a thread"
         set_torch_threads(cores)
         return self._pool.submit(batch.step, best, self._cancel.is_set)
-
-
-def _install(payload: bytes, parent: int) -> None:
-    child_setup(parent)
-    _INSTALLED[:] = [pickle.loads(payload)]
-
-
 def _score_installed(
     structures: list[Structure], best: float | None, known: list[dict], threads: int
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
     set_torch_threads(threads)
-    return score_and_describe(_INSTALLED[0], structures, best, known)
+    return score_and_describe(held(), structures, best, known)
 
 
 def score_and_describe(

@@ -11,8 +11,6 @@ longest first, and a crystal's half (and so its value) depends on the batch alon
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,10 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pymatgen.core import Lattice, Structure
 
 from upotbo.potentials.base import Calculation, Potential
-from upotbo.search.cores import set_torch_threads
-from upotbo.search.processes import child_setup, stop_children
-
-_INSTALLED: list[Potential] = []  # the worker's potential
+from upotbo.search.processes import held, spawn_holding, stop_children
 
 
 def cost(structure: Structure) -> float:
@@ -35,12 +30,13 @@ def cost(structure: Structure) -> float:
 def split(structures: Sequence[Structure], parts: int) -> list[list[int]]:
     """Indices of ``structures`` in ``parts`` groups of about equal cost (largest first, to the
     lightest group: deterministic, ties by index)."""
+    costs = [cost(s) for s in structures]
     groups: list[list[int]] = [[] for _ in range(parts)]
     load = [0.0] * parts
-    for i in sorted(range(len(structures)), key=lambda i: (-cost(structures[i]), i)):
+    for i in sorted(range(len(structures)), key=lambda i: (-costs[i], i)):
         k = min(range(parts), key=lambda k: (load[k], k))
         groups[k].append(i)
-        load[k] += cost(structures[i])
+        load[k] += costs[i]
     return [sorted(g) for g in groups if g]
 
 
@@ -60,13 +56,7 @@ class PotentialProcesses(Potential):
 
     def __enter__(self) -> PotentialProcesses:
         if self.processes > 1:
-            spawn = multiprocessing.get_context("spawn")  # not fork: torch's thread pools are live here
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=spawn,
-                initializer=_install,
-                initargs=(pickle.dumps(self.potential), os.getpid()),
-            )
+            self._pool = spawn_holding(self.processes, pickle.dumps(self.potential), threads=1)
             # start every worker now, each loading the model on a first small call, while the search
             # samples and builds its first crystals (the pool would spawn them one by one, on demand)
             element = "Cu" if "Cu" in self.potential.elements else min(self.potential.elements)
@@ -98,11 +88,5 @@ class PotentialProcesses(Potential):
         return out  # type: ignore[return-value]
 
 
-def _install(payload: bytes, parent: int) -> None:
-    child_setup(parent)
-    _INSTALLED[:] = [pickle.loads(payload)]
-    set_torch_threads(1)
-
-
 def _calculate(structures: list[Structure], forces: bool, stress: bool) -> list[Calculation]:
-    return _INSTALLED[0].calculate(structures, forces=forces, stress=stress)
+    return held().calculate(structures, forces=forces, stress=stress)
