@@ -87,7 +87,10 @@ def search_one(formula: str, known: Structure, sampler: str, args, potential, ou
     from upotbo.space import FormulaSpace
     from upotbo.storage import RunDirectory, completed_records
 
-    config = SearchConfig(sampler=sampler, n_init=args.n_init, seed=args.seed, relax_steps=40, workers=0)
+    # the relaxation its recorded results were measured with (40 FIRE steps, the search default then)
+    config = SearchConfig(
+        sampler=sampler, n_init=args.n_init, seed=args.seed, relax_steps=40, optimizer="fire", workers=0
+    )
     start = time.time()
     search = Search(FormulaSpace.create(formula), potential, get_property("cohesive_energy"), out, config)
     result = search.run(args.steps, timeout=args.timeout)

@@ -11,14 +11,14 @@ to that size, and TPE resumes it for ``--measure-steps`` more trials.
 
     python benchmarks/throughput.py --steps 1000 --history 500,5000
 
-The relaxing phase (40 FIRE steps, the README's search) runs the search with a rolling batch and with
-fixed batches side by side. Each run's potential calls are sampled as they happen (512 forces + stress
-and 512 energy-only evaluations, reservoir-sampled, and their counts); the potential alone then
-evaluates those samples in batches of ``--relax-batch`` on the same processes (one per core): the ideal
-is the run's evaluation counts at those rates, next to the search's time. Then the forces + stress rate
-on the same sample by batch size (how the default ``--batch-size`` was chosen), and the start-up: a
-real ``upotbo search`` command, from its launch to its first stored trial and to its exit (run twice,
-the second warm).
+The relaxing phase (40 FIRE steps, the README's search when it was measured) runs the search with a
+rolling batch and with fixed batches side by side. Each run's potential calls are sampled as they happen
+(512 forces + stress and 512 energy-only evaluations, reservoir-sampled, and their counts); the
+potential alone then evaluates those samples in batches of ``--relax-batch`` on the same processes (one
+per core): the ideal is the run's evaluation counts at those rates, next to the search's time. Then the
+forces + stress rate on the same sample by batch size (how the default ``--batch-size`` was chosen), and
+the start-up: a real ``upotbo search`` command, from its launch to its first stored trial and to its
+exit (run twice, the second warm).
 
     python benchmarks/throughput.py --skip pipeline,history --relax-run-steps 2000
 
@@ -221,7 +221,9 @@ def relaxing(potential, args, work: Path) -> dict:
         load_before = _load()
         _Sample.reset(args.seed)
         space = SearchSpace.create(args.pool, 2, 5)
-        config = SearchConfig(relax_steps=40, batch_size=args.relax_batch, seed=args.seed, rolling=rolling)
+        config = SearchConfig(
+            relax_steps=40, optimizer="fire", batch_size=args.relax_batch, seed=args.seed, rolling=rolling
+        )
         scored = potential if rolling else _Recorded(potential)
         result = Search(space, scored, CohesiveEnergy(), work / f"relax-{rolling}", config).run(
             args.relax_run_steps

@@ -16,6 +16,9 @@ in DIR (e.g. a ``git worktree`` of an older commit), labelled ``SAMPLER@baseline
 measured against the code before it, under the same load.
 
     python benchmarks/time_to_target.py --seeds 5 --samplers tpe --parallel 2 --baseline /tmp/old
+
+A sampler may name the in-loop relaxation too, ``SAMPLER/OPTIMIZER:STEPS`` (e.g. ``tpe/bfgs:20``), to
+compare relaxation settings side by side: ``--samplers tpe,tpe/bfgs:20``.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ def zrc_reference(potential) -> float:
     return CohesiveEnergy().value(relaxed.structure, relaxed.energy, potential)
 
 
+def variant(sampler: str, args) -> dict:
+    """The ``SearchConfig`` fields a sampler label sets: ``tpe`` or ``tpe/bfgs:20``."""
+    name, _, relaxation = sampler.partition("/")
+    optimizer, _, steps = relaxation.partition(":")
+    return {"sampler": name, "optimizer": optimizer or "fire", "relax_steps": int(steps or args.relax_steps)}
+
+
 def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
     space = SearchSpace.create(args.pool, args.ncomp, args.nchem)
     hit: dict = {}
@@ -62,10 +72,9 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
             CohesiveEnergy(),
             out,
             SearchConfig(
-                sampler=sampler,
+                **variant(sampler, args),
                 n_init=args.n_init,
                 seed=seed,
-                relax_steps=args.relax_steps,
                 batch_size=args.batch_size,
                 prune_margin=args.prune_margin or None,
             ),
@@ -170,7 +179,7 @@ def main() -> None:
     )
     samplers = args.samplers.split(",")
     if args.baseline:
-        samplers = [name for s in samplers for name in (s, f"{s}@baseline")]
+        samplers = [name for s in samplers for name in ((s, f"{s}@baseline") if "/" not in s else (s,))]
     jobs = [(s, seed) for seed in range(args.seeds) for s in samplers]
     load_before = os.getloadavg()[0]
     with ThreadPoolExecutor(args.parallel) as pool:

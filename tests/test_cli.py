@@ -112,7 +112,8 @@ def test_values_accepted_before_still_parse():
     )
     assert (search.timeout, search.prune_margin, search.target, search.seed) == (0.0, 0.0, -7.5, -3)
     assert [type(p) for p in search.prop] == [CohesiveEnergy]
-    assert (search.batch_size, search.relax_steps, search.out) == (32, 40, "runs/search")
+    assert search.optimizer == "bfgs"
+    assert (search.batch_size, search.relax_steps, search.out) == (32, 20, "runs/search")
     landscape = parser.parse_args(["landscape", "--formula", "Zr4C4"])
     assert (landscape.batch_size, landscape.relax_steps, landscape.out) == (100, 0, None)
     validate = parser.parse_args(
@@ -132,6 +133,7 @@ def test_values_accepted_before_still_parse():
         ("search", ["--heartbeat", "0"], "--heartbeat 0 must be positive"),
         ("search", ["--prune-margin", "-1"], "--prune-margin -1 must be >= 0"),
         ("search", ["--property", "band_gap"], "unknown property 'band_gap'"),
+        ("search", ["--optimizer", "lbfgs"], "optimizer 'lbfgs' unknown: use one of fire, bfgs"),
         ("landscape", ["--formula", "Zr4C4", "--fmax", "inf"], "--fmax inf must be a finite number"),
         ("landscape", ["--formula", "Zr4C4", "--timeout", "nan"], "--timeout nan must be a finite number"),
         ("landscape", ["--formula", "Zr4C4", "--property", "band_gap"], "unknown property 'band_gap'"),

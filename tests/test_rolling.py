@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import types
 
 import numpy as np
 import optuna
@@ -10,7 +12,9 @@ import pytest
 from conftest import rocksalt
 from pymatgen.core import Lattice, Structure
 
+from upotbo.errors import InputError, WorkerDied
 from upotbo.potentials import Potential, RelaxPool, relax_batch
+from upotbo.potentials.chgnet import CHGNetPotential
 from upotbo.properties import CohesiveEnergy
 from upotbo.search import Search, SearchConfig
 from upotbo.search.evaluate import break_symmetry
@@ -56,6 +60,17 @@ def test_a_crystal_relaxes_alike_whoever_shares_its_steps(chgnet):
     assert finished["zrc"].initial_energy == pytest.approx(alone.initial_energy, abs=1e-4 * len(zrc))
 
 
+def test_bfgs_relaxes_a_distorted_crystal_further_in_the_same_steps(chgnet):
+    """The in-loop relaxation's optimizer is a setting: BFGS takes a strained, rattled rock-salt ZrC
+    lower than FIRE in 10 steps (the reason it is offered); an unknown name is refused in one line."""
+    start = break_symmetry(rocksalt("Zr", "C", 5.1), strain=0.08, rattle=0.1)
+    fire, bfgs = (relax_batch(chgnet, [start], steps=10, fmax=0.01, optimizer=o)[0] for o in ("fire", "bfgs"))
+    assert fire.steps == bfgs.steps == 10 and bfgs.initial_energy == pytest.approx(fire.initial_energy)
+    assert bfgs.energy < fire.energy - 0.01
+    with pytest.raises(InputError, match="optimizer 'lbfgs' unknown: use one of fire, bfgs"):
+        RelaxPool(chgnet, steps=3, optimizer="lbfgs")
+
+
 def test_a_failed_crystal_leaves_the_pool_alone(chgnet):
     """A crystal the potential refuses (collapsed cell) leaves at once with its reason; the others go on."""
     collapsed = Structure(Lattice.cubic(1.0), ["Zr", "C"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -82,13 +97,41 @@ def test_potential_processes_give_the_potential_s_values(chgnet):
         assert len(multiprocessing.active_children()) == 2
         there = split_up.calculate(crystals, forces=True, stress=True)
         energies = split_up.calculate(crystals)
+        alone = split_up.calculate(crystals[:1])  # one crystal goes to a worker too
+        threads = {split_up._pool.submit(_torch_threads).result() for _ in range(4)}  # type: ignore[union-attr]
     assert not multiprocessing.active_children()
+    assert threads == {1}, "one torch thread per potential process (two at 2 each ran 10-100x slower)"
+    assert alone[0].energy == pytest.approx(here[0].energy, abs=1e-4 * len(crystals[0]))
     assert "collapsed cell" in there[1].error and not there[1].ok
     for a, b, e, crystal in zip(here, there, energies, crystals, strict=True):
         if a.ok:
             assert b.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
             assert e.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
             assert np.allclose(b.forces, a.forces, atol=1e-3) and np.allclose(b.stress, a.stress, atol=1e-2)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_a_potential_process_that_cannot_start_ends_the_call_with_one_error():
+    """Workers that die while loading the potential (here: its class is in a module they cannot
+    import) end the call with ``WorkerDied``, whose message says what to do, instead of a hang; no
+    process is left."""
+    ghost = types.ModuleType("upotbo_ghost_module")
+    source = "from upotbo.potentials.chgnet import CHGNetPotential\nclass Ghost(CHGNetPotential): pass"
+    exec(source, ghost.__dict__)
+    sys.modules[ghost.__name__] = ghost
+    try:
+        with pytest.raises(WorkerDied, match="potential process died.*__main__.*--resume"):
+            with PotentialProcesses(ghost.Ghost(), 2) as split_up:
+                split_up.calculate([rocksalt("Zr", "C", 4.7), rocksalt("Ti", "N", 4.2)])
+    finally:
+        del sys.modules[ghost.__name__]
+    assert not multiprocessing.active_children()
+    assert isinstance(ghost.Ghost(), CHGNetPotential)
 
 
 def test_split_balances_cost_and_depends_on_the_batch_alone():

@@ -101,6 +101,10 @@ def test_identity_mismatch_names_each_difference():
     assert identity_mismatch(SETTINGS, dict(SETTINGS)) is None
     text = identity_mismatch(SETTINGS, {**SETTINGS, "nchem": 3, "potential": "chgnet:0.2.0"})
     assert text == "nchem: stored 2 vs given 3, potential: stored 'chgnet:0.3.0' vs given 'chgnet:0.2.0'"
+    # runs stored before the optimizer was a setting relaxed with FIRE
+    assert identity_mismatch(SETTINGS, {**SETTINGS, "optimizer": "fire"}) is None
+    text = identity_mismatch(SETTINGS, {**SETTINGS, "optimizer": "bfgs"})
+    assert text == "optimizer: stored 'fire' vs given 'bfgs'"
 
 
 def test_a_refused_start_leaves_the_disk_as_it_found_it(tmp_path):

@@ -14,8 +14,15 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 
-from upotbo.cli_args import add_potential_flags, add_run_flags, constraint_type, finite_float, int_in
-from upotbo.errors import InputError
+from upotbo.cli_args import (
+    add_potential_flags,
+    add_run_flags,
+    constraint_type,
+    finite_float,
+    int_in,
+    optimizer_type,
+)
+from upotbo.errors import InputError, WorkerDied
 
 Command = Callable[[argparse.Namespace], int]
 STRUCTURE_N_INIT = 32  # a --formula search's random start: one batch (its crystals relax fully: ~1 per s)
@@ -51,7 +58,9 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-init", type=int_in(0, 10**6, "--n-init"), default=None,
                    help="random initial steps (default 200; with --formula 32)")
     p.add_argument("--steps", type=int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")
-    add_potential_flags(p, relax_steps=40)
+    add_potential_flags(p, relax_steps=20)
+    p.add_argument("--optimizer", type=optimizer_type, default="bfgs",
+                   help="ASE optimizer of the in-loop relaxation: bfgs (default) or fire")
     p.add_argument(
         "--prune-margin",
         type=finite_float("--prune-margin", "non-negative", "eV/atom above the best; 0 turns pruning off"),
@@ -117,6 +126,7 @@ def _search(args: argparse.Namespace) -> int:
             seed=args.seed,
             relax_steps=args.relax_steps,
             fmax=args.fmax,
+            optimizer=args.optimizer,
             prune_margin=args.prune_margin or None,
             batch_size=args.batch_size,
             workers=args.workers,
@@ -165,7 +175,7 @@ def _search(args: argparse.Namespace) -> int:
     rows = write_report(args.out, top=args.top)
     print(
         f"{result.steps} steps ({result.scored} scored, {result.failed} failed), {result.elapsed:.0f} s this "
-        f"session, potential: {potential.name}, relaxation: {args.relax_steps} steps"
+        f"session, potential: {potential.name}, relaxation: {_relaxation(args)}"
     )
     pareto = len(search.objectives) > 1
     if pareto and rows:
@@ -275,9 +285,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"upotbo: error: {exc}", file=sys.stderr)
         return 2
+    except WorkerDied as exc:
+        print(f"upotbo: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("upotbo: interrupted: what was stored stays stored; rerun with --resume", file=sys.stderr)
         return 130
+
+
+def _relaxation(args: argparse.Namespace) -> str:
+    """How each crystal was relaxed, as the summary line says it."""
+    if not args.relax_steps:
+        return "none (single points)"
+    return f"{args.relax_steps} {args.optimizer.upper()} steps"
 
 
 def _log_to_stderr() -> None:

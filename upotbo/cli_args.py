@@ -76,6 +76,13 @@ def constraint_type(text: str) -> Constraint:
     return _argument(parse_constraint, text)
 
 
+def optimizer_type(name: str) -> str:
+    """An argparse type: one of the relaxation's ASE optimizers (``OPTIMIZERS``)."""
+    from upotbo.potentials.relax import check_optimizer
+
+    return _argument(check_optimizer, name)
+
+
 def _argument(parse: Callable[[str], Any], text: str) -> Any:
     from upotbo.errors import InputError
 
@@ -97,7 +104,7 @@ def add_potential_flags(
         "--relax-steps",
         type=int_in(0, max_relax_steps, "--relax-steps"),
         default=relax_steps,
-        help=f"FIRE steps per crystal, positions and cell (default {relax_steps}; 0 = single point)",
+        help=f"optimizer steps per crystal, positions and cell (default {relax_steps}; 0 = single point)",
     )
     p.add_argument(
         "--fmax",

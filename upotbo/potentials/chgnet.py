@@ -11,7 +11,6 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from ase import units
 from pymatgen.core import Structure
 
@@ -37,6 +36,8 @@ class CHGNetPotential(Potential):
         from pymatgen.core.periodic_table import Element
 
         if threads:
+            import torch  # here, not at the top: a rolling search's main process never needs it
+
             torch.set_num_threads(threads)
         self._source, self._model = model, None
         if model.endswith(_MODEL_FILES):
@@ -95,6 +96,8 @@ class CHGNetPotential(Potential):
         return results  # type: ignore[return-value]
 
     def _predict(self, graphs: list, task: str) -> list[dict]:
+        import torch
+
         with torch.set_grad_enabled("f" in task or "s" in task):
             preds = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))
         return preds if isinstance(preds, list) else [preds]

@@ -69,7 +69,9 @@ class Evaluator:
     the optimum, and its steps are better spent on others (successive halving over relaxations).
     The first check is the single point itself, at 1.5x the margin: in a 42-element pool most
     candidates (alkali halides, chalcogenides) sit 3+ eV/atom above the best and need no force call.
-    The stored value is then the partly relaxed one, an honest upper bound.
+    The stored value is then the partly relaxed one, an honest upper bound. The best known includes
+    the values checked in the same call, so the first batch of a run is pruned too (against its own
+    leader) and the first crystals are stored after one potential call, not after a whole relaxation.
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class Evaluator:
         perturb: bool = True,
         constraints: tuple[Constraint, ...] = (),
         objectives: Sequence[Property] = (),
+        optimizer: str = "fire",
     ) -> None:
         self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
+        self.optimizer = optimizer  # of the in-loop relaxation (``OPTIMIZERS``)
         self.prune_margin, self.perturb, self.constraints = prune_margin, perturb, tuple(constraints)
         self.objectives = tuple(objectives)
 
@@ -143,12 +147,14 @@ class Evaluator:
     def _pruner(
         self, starts: Sequence[Structure] | Mapping[Hashable, Structure], best: float | None
     ) -> Callable | None:
-        if best is None or not self.prunes:
+        if not self.prunes:
             return None
         sign = 1.0 if self.prop.direction == "minimize" else -1.0
         margin0 = self.prune_margin
+        lead = best
 
         def stop(i: Hashable, step: int, energy: float) -> bool:
+            nonlocal lead
             if step % PRUNE_EVERY:
                 return False
             margin = margin0 * (FIRST_CHECK if step == 0 else 1.0 - 2.0 / 3.0 * step / self.relax_steps)
@@ -156,7 +162,9 @@ class Evaluator:
                 value = self.prop.value(starts[i], energy, self.potential)  # type: ignore[index]
             except CandidateFailed:
                 return False
-            return sign * (value - best) > margin
+            if lead is None or sign * (value - lead) < 0:
+                lead = value
+            return sign * (value - lead) > margin
 
         return stop
 
@@ -170,7 +178,9 @@ class Evaluator:
         is true, every relaxation stops at its next step (the batch is being abandoned)."""
         starts = self.start(structures)
         stop = self.stopper(starts, best, cancelled)
-        relaxed = relax_batch(self.potential, starts, steps=self.relax_steps, fmax=self.fmax, stop=stop)
+        relaxed = relax_batch(
+            self.potential, starts, self.relax_steps, self.fmax, stop=stop, optimizer=self.optimizer
+        )
         return self.complete(starts, relaxed, cancelled)
 
     def complete(

@@ -82,11 +82,15 @@ class Scorer:
         cancelled = self._cancel.is_set
         return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
 
-    def step(self, batch: RollingBatch, best: float | None, cores: int = 1) -> Future:
-        """One step of a rolling batch, on the scorer's thread (a ``Future`` of ``Departed``)."""
+    def step(self, batch: RollingBatch, best: float | None, cores: int | None = 1) -> Future:
+        """One step of a rolling batch, on the scorer's thread (a ``Future`` of ``Departed``);
+        ``cores=None``: the potential runs in processes of its own, torch is not used here."""
         assert self._pool is not None and not self.in_process, "rolling batches relax on a thread"
-        set_torch_threads(cores)
+        if cores is not None:
+            set_torch_threads(cores)
         return self._pool.submit(batch.step, best, self._cancel.is_set)
+
+
 def _score_installed(
     structures: list[Structure], best: float | None, known: list[dict], threads: int
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
@@ -154,7 +158,13 @@ class RollingBatch:
     def __init__(self, evaluator: Evaluator, potential: Potential | None = None) -> None:
         self.evaluator = evaluator
         potential = potential or evaluator.potential
-        self.pool = RelaxPool(potential, evaluator.relax_steps, evaluator.fmax, energy_first=evaluator.prunes)
+        self.pool = RelaxPool(
+            potential,
+            evaluator.relax_steps,
+            evaluator.fmax,
+            energy_first=evaluator.prunes,
+            optimizer=evaluator.optimizer,
+        )
         self.starts: dict[Hashable, Structure] = {}
         self.busy: dict[Hashable, float] = {}
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from pymatgen.core import Lattice, Structure
 
+from upotbo.errors import WorkerDied
 from upotbo.potentials.base import Calculation, Potential
 from upotbo.search.processes import held, spawn_holding, stop_children
 
@@ -65,6 +67,11 @@ class PotentialProcesses(Potential):
                 self._pool.submit(_calculate, [probe], False, False)
         return self
 
+    @property
+    def remote(self) -> bool:
+        """Whether the potential runs in the worker processes (not in this one)."""
+        return self._pool is not None
+
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._pool is not None:
             if exc_type is not None:
@@ -75,16 +82,23 @@ class PotentialProcesses(Potential):
     def calculate(
         self, structures: Sequence[Structure], forces: bool = False, stress: bool = False
     ) -> list[Calculation]:
-        if self._pool is None or len(structures) < 2:
+        if self._pool is None:  # a single crystal too goes to a worker: this process never loads the model
             return self.potential.calculate(structures, forces=forces, stress=stress)
         groups = split(structures, self.processes)
-        futures = [
-            self._pool.submit(_calculate, [structures[i] for i in g], forces, stress) for g in groups
-        ]
         out: list[Calculation | None] = [None] * len(structures)
-        for group, future in zip(groups, futures, strict=True):
-            for i, calc in zip(group, future.result(), strict=True):
-                out[i] = calc
+        try:
+            futures = [
+                self._pool.submit(_calculate, [structures[i] for i in g], forces, stress) for g in groups
+            ]
+            for group, future in zip(groups, futures, strict=True):
+                for i, calc in zip(group, future.result(), strict=True):
+                    out[i] = calc
+        except BrokenProcessPool as exc:
+            raise WorkerDied(
+                f"a potential process died (killed, out of memory, or it could not start or load "
+                f"{self.potential.name}; a Python script that runs a search needs "
+                f"`if __name__ == \"__main__\":`): what was scored is stored, rerun with --resume"
+            ) from exc
         return out  # type: ignore[return-value]
 
 

@@ -35,9 +35,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pymatgen.core import Composition, Structure
 
-from upotbo.errors import CandidateFailed
+from upotbo.errors import CandidateFailed, WorkerDied
 from upotbo.optuna_adapter import frozen_trial, set_constraints, tell, trial_id, with_constraints
 from upotbo.potentials.base import Potential
+from upotbo.potentials.relax import check_optimizer
 from upotbo.properties import check_objectives
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint
@@ -62,9 +63,9 @@ STAGES = ("sampler", "build", "score", "describe", "storage")
 @dataclass(frozen=True)
 class SearchConfig:
     """How candidates are drawn and scored: the sampler, its random start and seed, the in-loop
-    relaxation (FIRE steps, force threshold in eV/Å, pruning margin in the property's unit), the
-    potential's batch size, the crystal-building processes (0 = build in this process; None: 0 for a
-    rolling batch, whose potential runs in processes of its own, else one per core) and the cores the
+    relaxation (``optimizer`` and its steps, force threshold in eV/Å, pruning margin in the property's
+    unit), the potential's batch size, the crystal-building processes (0 = build in this process; None:
+    0 for a rolling batch, whose potential runs in processes of its own, else one per core) and the cores the
     search may use (None: ``available_cores()``, torch running on those other processes leave free;
     a number pins torch's threads, for runs that repeat bit for bit). ``rolling=False`` relaxes in
     fixed batches instead of a rolling one (slower; kept to measure the two side by side)."""
@@ -74,6 +75,7 @@ class SearchConfig:
     seed: int | None = 0
     relax_steps: int = 0
     fmax: float = 0.05
+    optimizer: str = "bfgs"
     prune_margin: float | None = 2.0
     batch_size: int = 32
     workers: int | None = None
@@ -233,6 +235,7 @@ class Search:
             prune_margin=config.prune_margin,
             constraints=self.constraints,
             objectives=further,
+            optimizer=check_optimizer(config.optimizer),
         )
         for p in self.evaluator.properties:
             p.check_elements(space.pool)
@@ -243,6 +246,7 @@ class Search:
             config.relax_steps,
             config.fmax,
             prune_margin=config.prune_margin,
+            optimizer=config.optimizer,
             sampler=config.sampler,
             n_init=config.n_init,
             seed=config.seed,
@@ -376,6 +380,7 @@ class Search:
         ):
             self.potential.energy_reference.warm()  # while the potential processes start
             rolling = RollingBatch(self.evaluator, potential)
+            stepped = False
             while True:
                 out_of_time = timeout is not None and time.perf_counter() - start > timeout
                 stop = out_of_time or reached is not None
@@ -385,9 +390,14 @@ class Search:
                     self._rolling_trials[joining.trial.number] = joining
                 stepping = None
                 if rolling:
+                    stepped = True
                     best = self.best()
-                    stepping = scorer.step(rolling, best.value if best else None, self.cores.threads())
-                want = size + size // 2 - len(rolling) - len(ready)
+                    threads = None if potential.remote else self.cores.threads()
+                    stepping = scorer.step(rolling, best.value if best else None, threads)
+                # the first ask is small, so the potential starts as soon as its processes are up;
+                # later ones refill the batch and a reserve of half a batch, half a batch at a time
+                cap = max(1, size // 2 if stepped else size // 4)
+                want = min(cap, size + size // 2 - len(rolling) - len(ready))
                 upcoming = None if stop or want <= 0 else self._launch(steps, builder, want)
                 if stepping is not None:
                     departed = self._scores(stepping)
@@ -547,7 +557,7 @@ class Search:
             try:
                 return future.result()
             except BrokenProcessPool as exc:
-                raise RuntimeError(
+                raise WorkerDied(
                     "a scoring process died (killed, or out of memory): every trial finished "
                     "before it is stored, rerun with --resume to go on"
                 ) from exc

@@ -57,10 +57,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # Settings that define the search; resuming with different values would mix two experiments.
 IDENTITY_KEYS = (
     "formula", "max_z", "pool", "ncomp", "nchem", "max_atoms", "scale", "parameters", "potential", "property",
-    "direction", "constraints", "objectives", "relax_steps", "fmax",
+    "direction", "constraints", "objectives", "relax_steps", "fmax", "optimizer",
 )
 # what runs that did not store them meant
-IDENTITY_DEFAULTS: dict[str, Any] = {"direction": "minimize", "constraints": [], "objectives": []}
+IDENTITY_DEFAULTS: dict[str, Any] = {
+    "direction": "minimize", "constraints": [], "objectives": [], "optimizer": "fire",
+}
 
 
 class FailStage(StrEnum):
