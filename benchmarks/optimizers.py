@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,8 +82,6 @@ def main() -> None:
     parser.add_argument("--optimizers", default="fire,bfgs")
     parser.add_argument("--json", default="benchmarks/results/optimizers.json")
     args = parser.parse_args()
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as work:
         starts, relaxed = recorded_starts(args, Path(work))

@@ -1,10 +1,10 @@
 """Batched relaxation: many ASE optimizers in lock-step over one batched potential call per step.
 
 Each structure keeps its own ASE optimizer (``FIRE`` or ``BFGS``) + ``UnitCellFilter`` (positions and
-cell), exactly as a
-user would run it one at a time; only the force/stress evaluation is gathered into one batch per
-step, so CHGNet sees tens of structures per call instead of one. Structures leave the batch as they
-converge (max force below ``fmax``) or fail (NaN, lost neighbours), without disturbing the others.
+cell), exactly as a user would run it one at a time; only the force/stress evaluation is gathered into
+one batch per step, so CHGNet sees tens of structures per call instead of one. Structures leave the
+batch as they converge (max force below ``fmax``) or fail (NaN, lost neighbours), without disturbing the
+others.
 ``UnitCellFilter`` rather than ``FrechetCellFilter``: the latter's matrix logarithm cost more than the
 potential itself in profiles here (12 s vs 28 s of CHGNet), for no fewer steps.
 """

@@ -12,7 +12,7 @@ from pymatgen.core import Composition, Lattice, Structure
 
 from upotbo.errors import CandidateFailed
 from upotbo.potentials.base import Potential
-from upotbo.potentials.relax import Relaxation, relax_batch
+from upotbo.potentials.relax import Relaxation, check_optimizer, relax_batch
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint, total_violation
 
@@ -87,7 +87,7 @@ class Evaluator:
         optimizer: str = "fire",
     ) -> None:
         self.potential, self.prop, self.relax_steps, self.fmax = potential, prop, relax_steps, fmax
-        self.optimizer = optimizer  # of the in-loop relaxation (``OPTIMIZERS``)
+        self.optimizer = check_optimizer(optimizer)  # of the in-loop relaxation (``OPTIMIZERS``)
         self.prune_margin, self.perturb, self.constraints = prune_margin, perturb, tuple(constraints)
         self.objectives = tuple(objectives)
 

@@ -38,7 +38,6 @@ from pymatgen.core import Composition, Structure
 from upotbo.errors import CandidateFailed, WorkerDied
 from upotbo.optuna_adapter import frozen_trial, set_constraints, tell, trial_id, with_constraints
 from upotbo.potentials.base import Potential
-from upotbo.potentials.relax import check_optimizer
 from upotbo.properties import check_objectives
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint
@@ -235,7 +234,7 @@ class Search:
             prune_margin=config.prune_margin,
             constraints=self.constraints,
             objectives=further,
-            optimizer=check_optimizer(config.optimizer),
+            optimizer=config.optimizer,
         )
         for p in self.evaluator.properties:
             p.check_elements(space.pool)
