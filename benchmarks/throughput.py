@@ -48,6 +48,7 @@ from upotbo.search.cores import available_cores
 from upotbo.search.split_potential import PotentialProcesses
 from upotbo.search.study import STAGES, SearchConfig, StudyAccess
 from upotbo.space import SearchSpace
+from upotbo.storage import RunDirectory, completed_records
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
@@ -213,6 +214,28 @@ def potential_rate(potential, structures: list[Structure], batch: int, forces: b
     return len(structures) / (time.perf_counter() - t0)
 
 
+def potentials(args, work: Path) -> list[dict]:
+    """Each bundled potential's batched rate on the same crystals: those a random single-point search
+    of the pool scored (CHGNet), evaluated in this process on all cores, one potential after another."""
+    result = _search(load_potential("chgnet"), work / "potentials", args, sampler="random").run(args.steps)
+    structures = [r.structure for r in completed_records(RunDirectory.open(work / "potentials").study())]
+    rows = []
+    for spec in args.potentials:
+        load_before = _load()
+        potential = load_potential(spec)
+        rows.append({
+            "potential": potential.name,
+            "crystals": len(structures),
+            "mean_atoms": round(sum(len(s) for s in structures) / len(structures), 2),
+            "energy_per_s": round(potential_rate(potential, structures, args.relax_batch, False), 1),
+            "forces_stress_per_s": round(potential_rate(potential, structures, args.relax_batch, True), 1),
+            "load_before": load_before,
+            "load_after": _load(),
+        })
+    print(f"(crystals: the {result.scored} a random {args.pool} search scored)")
+    return rows
+
+
 def relaxing(potential, args, work: Path) -> dict:
     """Rolling vs fixed batches, each next to the potential alone on the same evaluations."""
     rows, sizes = [], {}
@@ -301,7 +324,11 @@ def main() -> None:
     parser.add_argument("--relax-batch", type=int, default=32)
     numbers = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
     parser.add_argument("--batch-sizes", default="8,16,32,64,128", type=numbers)
-    parser.add_argument("--skip", default="", help="phases to skip: pipeline,history,relaxing")
+    parser.add_argument("--skip", default="", help="phases to skip: pipeline,history,relaxing,potentials")
+    parser.add_argument(
+        "--potentials", default="chgnet,sevenn,sevenn:7net-l3i5", type=lambda s: s.split(","),
+        help="potentials compared in the potentials phase",
+    )
     args = parser.parse_args()
     potential = load_potential("chgnet")
     report: dict = {
@@ -338,6 +365,18 @@ def main() -> None:
                     f"| {r['history']} | {r['ms_per_trial']['sampler']} | {r['share_pct']['sampler']} | "
                     f"{r['crystals_per_s']} | {r['potential_alone']['structures_per_s']} | "
                     f"{r['load_before'][0]}→{r['load_after'][0]} |"
+                )
+        if "potentials" not in args.skip:
+            report["potentials"] = potentials(args, work)
+            print(
+                "\n| potential | crystals (mean atoms) | energy only (crystals/s) "
+                "| forces + stress (crystals/s) | load |"
+            )
+            print("| --- | ---: | ---: | ---: | --- |")
+            for r in report["potentials"]:
+                print(
+                    f"| {r['potential']} | {r['crystals']} ({r['mean_atoms']}) | {r['energy_per_s']} | "
+                    f"{r['forces_stress_per_s']} | {r['load_before'][0]}→{r['load_after'][0]} |"
                 )
         if "relaxing" not in args.skip:
             report["relaxing"] = relaxing(potential, args, work)

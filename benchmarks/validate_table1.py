@@ -1,7 +1,10 @@
 """Validate the paper's Table 1 compounds built by hand: UPot (CHGNet) relaxation, hull, phonons, and
 GPAW PBE single points when GPAW is installed; UPot vs GPAW vs the paper's DFT.
 
-    python benchmarks/validate_table1.py [--no-dft] [--out DIR]
+    python benchmarks/validate_table1.py [--no-dft] [--out DIR] [--potential SPEC] [--committee SPECS]
+
+``--committee sevenn,sevenn:7net-l3i5`` adds each potential's relaxed E_c and its MAE against GPAW;
+``--potential chgnet:/path/model.pth.tar`` validates a fine-tuned model (use another ``--out``).
 
 Prints a table (eV/atom, THz) with the MAE of each pair and the wall time per validation step, and
 writes OUT/summary.json next to validation.csv/.md. Resumable: finished steps are kept in OUT/state.json.
@@ -17,8 +20,9 @@ from pathlib import Path
 
 from pymatgen.core import Lattice, Structure
 
-from upotbo.potentials import load_potential
+from upotbo.potentials import load_committee, load_potential
 from upotbo.validate import Crystal, DFTSettings, ValidationSettings, validate
+from upotbo.validate.committee import column
 from upotbo.validate.table import mae
 
 # Paper Table 1, DFT-relaxed E_c (eV/atom); None where the paper has no value.
@@ -72,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-dft", action="store_true")
     parser.add_argument("--out", default="benchmarks/results/validate_table1")
+    parser.add_argument("--potential", default="chgnet")
+    parser.add_argument("--committee", default=None)
     args = parser.parse_args()
     dft = None
     if not args.no_dft:
@@ -82,9 +88,12 @@ def main() -> None:
         except ImportError:
             print("GPAW not installed: UPot only (pip install 'upotbo[dft]', see docs/validate.md)")
     start = time.perf_counter()
-    potential = load_potential("chgnet")
+    potential = load_potential(args.potential)
+    committee = load_committee(args.committee, potential) if args.committee else []
     settings = ValidationSettings(dft=dft)
-    rows = validate(table1(), potential, args.out, settings, log=lambda m: print(m, flush=True))
+    rows = validate(
+        table1(), potential, args.out, settings, log=lambda m: print(m, flush=True), committee=committee
+    )
     for r in rows:
         r["paper"] = PAPER.get(r["name"])
     print(
@@ -104,7 +113,13 @@ def main() -> None:
         ("ec_relaxed", "ec_dft", "UPot vs GPAW"),
         ("ec_relaxed", "paper", "UPot vs paper"),
         ("ec_dft", "paper", "GPAW vs paper"),
+        *((column(m.name), "ec_dft", f"{m.name} vs GPAW") for m in committee),
     )
+    for m in committee:
+        values = ", ".join(f"{r['name']} {_fmt(r.get(column(m.name)))}" for r in rows)
+        print(f"E_c {m.name} relaxed (eV/atom): {values}")
+    for line in settings.summary:
+        print(line)
     maes = {label: {"mae_eV_per_atom": v, "n": n} for label, (v, n) in mae(rows, pairs).items()}
     for label, m in maes.items():
         print(f"MAE {label}: {m['mae_eV_per_atom']:.3f} eV/atom over {m['n']} crystal(s)")
@@ -120,6 +135,8 @@ def main() -> None:
         "seconds_per_crystal": settings.timings,
         "session_seconds": total,
         "potential": potential.name,
+        "committee": [m.name for m in committee],
+        "summary": settings.summary,
         "dft": None if dft is None else vars(dft),
     }
     path = Path(args.out) / "summary.json"

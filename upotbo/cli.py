@@ -248,6 +248,20 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
 
 
 @subcommand
+def _register_label(sub: argparse._SubParsersAction) -> None:
+    from upotbo.labels.cli import register
+
+    register(sub)
+
+
+@subcommand
+def _register_finetune(sub: argparse._SubParsersAction) -> None:
+    from upotbo.finetune.cli import register
+
+    register(sub)
+
+
+@subcommand
 def _register_landscape(sub: argparse._SubParsersAction) -> None:
     from upotbo.landscape.cli import register
 
@@ -289,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"upotbo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("upotbo: interrupted: what was stored stays stored; rerun with --resume", file=sys.stderr)
+        print(
+            "upotbo: interrupted: what was stored stays stored; rerun to go on (a search: with --resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -98,7 +98,9 @@ def add_potential_flags(
     """``--potential``, ``--relax-steps``, ``--fmax``: how every subcommand that scores crystals runs the
     potential (defaults differ: a search relaxes a little, a map not at all, validation to convergence)."""
     p.add_argument(
-        "--potential", default="chgnet", help="chgnet (default), chgnet:0.2.0 or chgnet:/path/model"
+        "--potential",
+        default="chgnet",
+        help="chgnet (default), chgnet:0.2.0, chgnet:/path/model, sevenn (SevenNet-0), sevenn:7net-l3i5",
     )
     p.add_argument(
         "--relax-steps",

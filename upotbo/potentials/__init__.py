@@ -1,7 +1,8 @@
 """Universal potentials behind one interface, and the registry the CLI resolves names with.
 
 ``--potential chgnet`` (default, CHGNet 0.3.0 from its wheel), ``chgnet:0.2.0``, or
-``chgnet:/path/to/fine_tuned.pth.tar`` for a local model file.
+``chgnet:/path/to/fine_tuned.pth.tar`` for a local model file; ``sevenn`` (SevenNet-0 from the
+``sevenn`` wheel, extra ``upotbo[sevenn]``), ``sevenn:7net-l3i5`` or ``sevenn:/path/checkpoint.pth``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ def _chgnet(arg: str | None) -> Potential:
     return CHGNetPotential(model=arg or "0.3.0")
 
 
-POTENTIALS: dict[str, Callable[[str | None], Potential]] = {"chgnet": _chgnet}
+def _sevenn(arg: str | None) -> Potential:
+    try:
+        from upotbo.potentials.sevenn import DEFAULT_MODEL, SevenNetPotential
+    except ImportError as exc:
+        raise InputError(
+            f"SevenNet is not installed ({exc.name} missing): pip install 'upotbo[sevenn]'"
+        ) from None
+    return SevenNetPotential(model=arg or DEFAULT_MODEL)
+
+
+POTENTIALS: dict[str, Callable[[str | None], Potential]] = {"chgnet": _chgnet, "sevenn": _sevenn}
 
 
 def load_potential(spec: str = "chgnet") -> Potential:
@@ -39,6 +50,19 @@ def load_potential(spec: str = "chgnet") -> Potential:
         ) from exc
 
 
+def load_committee(specs: str, main: Potential) -> list[Potential]:
+    """The potentials named in ``specs`` ("sevenn,sevenn:7net-l3i5"), each other than ``main`` and
+    than each other (a committee of one model twice says nothing)."""
+    members = [load_potential(spec.strip()) for spec in specs.split(",") if spec.strip()]
+    names = [main.name, *(m.name for m in members)]
+    if not members or len(set(names)) < len(names):
+        raise InputError(
+            f"--committee {specs!r} must name potentials other than --potential {main.name} and "
+            f"each other, e.g. --committee sevenn,sevenn:7net-l3i5"
+        )
+    return members
+
+
 __all__ = [
     "POTENTIALS",
     "ASECalculatorPotential",
@@ -48,6 +72,7 @@ __all__ = [
     "Potential",
     "RawPBE",
     "Relaxation",
+    "load_committee",
     "load_potential",
     "RelaxPool",
     "relax_batch",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +63,35 @@ class Potential(ABC):
                 f"element(s) {', '.join(missing)} not covered by the {self.name} potential: "
                 f"remove them from the pool or choose another --potential"
             )
+
+
+def predict_in_batches(graphs: list, batch_size: int, predict: Callable[[list], list]) -> list:
+    """``predict`` over ``graphs`` in batches of ``batch_size``; a batch that raises is retried one
+    graph at a time, so one bad graph costs only its own entry (the exception, in its place)."""
+    out: list = []
+    for start in range(0, len(graphs), batch_size):
+        chunk = graphs[start : start + batch_size]
+        try:
+            out.extend(predict(chunk))
+        except Exception:
+            for graph in chunk:
+                try:
+                    out.extend(predict([graph]))
+                except Exception as exc:
+                    out.append(exc)
+    return out
+
+
+def to_voigt(tensor: np.ndarray) -> np.ndarray:
+    """3x3 stress -> the interface's Voigt order (xx yy zz yz xz xy); a Voigt vector passes."""
+    t = np.asarray(tensor, dtype=float)
+    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]]) if t.shape == (3, 3) else t
+
+
+def to_tensor(voigt: np.ndarray) -> np.ndarray:
+    """The interface's Voigt order -> symmetric 3x3."""
+    xx, yy, zz, yz, xz, xy = np.asarray(voigt, dtype=float)
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
 
 
 # The densest solid at ambient pressure holds ~5.7 Å^3/atom (diamond); squeezing it to 4.5 takes ~100 GPa.

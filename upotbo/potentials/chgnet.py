@@ -14,7 +14,14 @@ import numpy as np
 from ase import units
 from pymatgen.core import Structure
 
-from upotbo.potentials.base import Calculation, Potential, sanitize, screen
+from upotbo.potentials.base import (
+    Calculation,
+    Potential,
+    predict_in_batches,
+    sanitize,
+    screen,
+    to_voigt,
+)
 from upotbo.potentials.reference import MP2020Corrected
 
 # CHGNet 0.3.0 was trained on MPtrj, which covers elements Z = 1..94.
@@ -57,7 +64,12 @@ class CHGNetPotential(Potential):
 
         with contextlib.redirect_stdout(io.StringIO()):
             if self._source.endswith(_MODEL_FILES):
-                model = CHGNet.from_file(self._source)
+                try:
+                    model = CHGNet.from_file(self._source)
+                except FileNotFoundError:
+                    raise
+                except Exception as exc:  # torch's unpickling errors, a state without "model", ...
+                    raise ValueError(f"not a CHGNet model file: {_first_line(exc)}") from None
             else:
                 model = CHGNet.load(model_name=self._source, use_device="cpu")
         model.eval()
@@ -80,19 +92,9 @@ class CHGNetPotential(Potential):
                 index.append(i)
             except Exception as exc:
                 results[i] = Calculation(error=f"CHGNet could not build a graph: {_first_line(exc)}")
-        for start in range(0, len(graphs), self.batch_size):
-            chunk = graphs[start : start + self.batch_size]
-            try:
-                preds = self._predict(chunk, task)
-            except Exception:  # one bad graph must not sink the batch: retry one by one
-                preds = []
-                for graph in chunk:
-                    try:
-                        preds.append(self._predict([graph], task)[0])
-                    except Exception as exc:
-                        preds.append(exc)
-            for i, pred in zip(index[start : start + self.batch_size], preds, strict=True):
-                results[i] = self._to_calculation(pred, len(structures[i]))
+        preds = predict_in_batches(graphs, self.batch_size, lambda chunk: self._predict(chunk, task))
+        for i, pred in zip(index, preds, strict=True):
+            results[i] = self._to_calculation(pred, len(structures[i]))
         return results  # type: ignore[return-value]
 
     def _predict(self, graphs: list, task: str) -> list[dict]:
@@ -110,14 +112,8 @@ class CHGNetPotential(Potential):
         if "f" in pred:
             calc.forces = np.asarray(pred["f"], dtype=float)
         if "s" in pred:
-            calc.stress = _voigt(np.asarray(pred["s"], dtype=float) * units.GPa)
+            calc.stress = to_voigt(np.asarray(pred["s"], dtype=float) * units.GPa)
         return sanitize(calc, natoms)
-
-
-def _voigt(stress: np.ndarray) -> np.ndarray:
-    if stress.shape == (3, 3):
-        return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
-    return stress
 
 
 def _first_line(exc: Exception) -> str:

@@ -15,7 +15,12 @@ from pymatgen.core import Structure
 from upotbo.errors import InputError
 from upotbo.potentials.base import Potential
 from upotbo.properties.base import Direction, Property
-from upotbo.properties.cohesive import CohesiveEnergy, cohesive_energy, isolated_atom_energies
+from upotbo.properties.cohesive import (
+    CohesiveEnergy,
+    cohesive_energy,
+    isolated_atom_energies,
+    potential_energy,
+)
 from upotbo.properties.custom import FunctionProperty
 from upotbo.properties.mechanical import BulkModulus, Hardness, ShearModulus
 from upotbo.properties.structural import Density, VolumePerAtom
@@ -98,6 +103,7 @@ __all__ = [
     "ShearModulus",
     "VolumePerAtom",
     "cohesive_energy",
+    "potential_energy",
     "check_objectives",
     "get_objectives",
     "get_property",

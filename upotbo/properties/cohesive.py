@@ -15,6 +15,7 @@ from pymatgen.core import Composition, Structure
 
 from upotbo.errors import InputError
 from upotbo.potentials.base import Potential
+from upotbo.potentials.reference import EnergyReference
 from upotbo.properties.base import Property, per_atom_above
 
 
@@ -28,6 +29,18 @@ def isolated_atom_energies() -> dict[str, float]:
 def cohesive_energy(composition: Composition, energy_pbe: float) -> float:
     """eV/atom from a raw-PBE total energy (eV per cell)."""
     return per_atom_above(composition, energy_pbe, isolated_atom_energies())
+
+
+def potential_energy(composition: Composition, ec: float, reference: EnergyReference) -> float:
+    """The total energy (eV per cell) on a potential's scale whose E_c is ``ec`` (eV/atom): the
+    inverse of ``CohesiveEnergy.value``. Why: another DFT code's total energies (GPAW's, relative to
+    its own atomic references) are not on the scale a VASP-trained model learned, but its cohesive
+    energies (crystal and atoms by the same code) are comparable, so a label is carried over as its
+    E_c: the per-element shift this applies is E_atom(MP table) - E_atom(GPAW), and the MP2020 anion
+    correction the model learned is put back."""
+    atoms = isolated_atom_energies()
+    pbe = ec * composition.num_atoms + sum(n * atoms[el.symbol] for el, n in composition.items())
+    return pbe - reference.pbe_shift_per_atom(composition) * composition.num_atoms
 
 
 class CohesiveEnergy(Property):

@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _count(p, "--top", 10, "distinct compositions to validate (best first)")
     _count(p, "--per-composition", 1, "best crystals per composition; same-crystal duplicates are merged")
     add_potential_flags(p, relax_steps=500, max_relax_steps=None)
+    p.add_argument(
+        "--committee",
+        default=None,
+        metavar="POTENTIAL[,POTENTIAL]",
+        help="more potentials that relax every crystal again, e.g. sevenn,sevenn:7net-l3i5: the table "
+        "shows each one's E_c, their spread and which ranks depend on the potential",
+    )
     _positive(p, "--symprec", 0.1, "Å", "spglib tolerance, Å")
     p.add_argument("--no-phonons", action="store_true", help="skip phonons")
     _positive(p, "--phonon-min-length", 8.0, "Å", "min supercell width, Å")
@@ -63,7 +70,7 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, print the table, return 0 (``InputError`` propagates: the main CLI prints it, exit 2)."""
     from upotbo.dft import DFTSettings, require_gpaw
-    from upotbo.potentials import load_potential
+    from upotbo.potentials import load_committee, load_potential
     from upotbo.storage import prepare_out_dir
     from upotbo.validate.inputs import from_cifs, from_run
     from upotbo.validate.runner import ValidationSettings, validate
@@ -79,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         crystals, entries, run_potential = from_run(args.run_dir, args.top, args.per_composition)
         out = Path(args.out) if args.out else Path(args.run_dir) / "validation"
-    prepare_out_dir(out)
     potential = load_potential(args.potential)
+    committee = load_committee(args.committee, potential) if args.committee is not None else []
+    prepare_out_dir(out)
     if entries and run_potential != potential.name:
         print(
             f"note: the run was scored with {run_potential}, not {potential.name}: its crystals stay out "
@@ -88,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         )
         entries = []
     for c in crystals:
-        potential.check_elements([el.symbol for el in c.structure.composition.elements])
+        for p in (potential, *committee):
+            p.check_elements([el.symbol for el in c.structure.composition.elements])
     settings = ValidationSettings(
         fmax=args.fmax,
         relax_steps=args.relax_steps,
@@ -101,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         dft=dft,
     )
     start = time.perf_counter()
-    rows = validate(crystals, potential, out, settings, entries, log=lambda m: print(m, flush=True))
-    print(markdown(rows))
+    rows = validate(
+        crystals, potential, out, settings, entries, log=lambda m: print(m, flush=True), committee=committee
+    )
+    print(markdown(rows, settings.summary))
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in settings.timings.items())
     print(
         f"{len(rows)} crystal(s) validated in {time.perf_counter() - start:.0f} s "

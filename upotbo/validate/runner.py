@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from upotbo.errors import CandidateFailed
 from upotbo.potentials import Potential
 from upotbo.thermo.hull import Entry, hull_energies, phase_diagram
 from upotbo.thermo.references import Reference, elemental_references
+from upotbo.validate import committee as vote
 from upotbo.validate.hull import plot_binary_hull
 from upotbo.validate.inputs import Crystal
 from upotbo.validate.phonons import DISPLACEMENT, MAX_ATOMS, MESH, MIN_LENGTH, TOLERANCE, phonons
@@ -46,6 +47,7 @@ class ValidationSettings:
     phonon_tolerance: float = TOLERANCE  # THz
     dft: DFTSettings | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, filled by the run
+    summary: list[str] = field(default_factory=list)  # winners and committee lines, filled by the run
 
 
 def _fingerprint(structure: Structure) -> str:
@@ -61,9 +63,11 @@ def validate(
     settings: ValidationSettings | None = None,
     run_entries: list[Entry] | None = None,
     log: Callable[[str], None] = print,
+    committee: Sequence[Potential] = (),
 ) -> list[dict[str, Any]]:
     """Validate ``crystals``; writes ``validation.csv/.md``, relaxed CIFs and plots into ``out_dir``
-    and returns the table rows (merged duplicates are folded into the row that keeps them)."""
+    and returns the table rows (merged duplicates are folded into the row that keeps them).
+    ``committee``: more potentials that relax every kept crystal again (see ``committee.py``)."""
     settings = settings or ValidationSettings()
     if settings.dft is not None:
         require_gpaw()
@@ -109,6 +113,9 @@ def validate(
         [structures[c.name] for c in ok], [relaxed[c.name]["energy"] / len(structures[c.name]) for c in ok]
     )
     kept_of = {c.name: ok[k].name for c, k in zip(ok, owner, strict=True)}
+    kept = {n: structures[n] for n in set(kept_of.values())}
+    fingerprints = {c.name: cfg[c.name]["input"] for c in crystals}
+    vote.committee_step(state, committee, kept, fingerprints, settings.fmax, settings.relax_steps, log)
 
     # 3. elemental references and hulls
     elements = sorted({el.symbol for s in structures.values() for el in s.composition.elements})
@@ -145,6 +152,13 @@ def validate(
             "merged": ", ".join(n for n, k in kept_of.items() if k == c.name and n != c.name),
         }
         notes, verdicts = [], []
+        if committee:
+            values, member_notes = vote.member_values(
+                state, committee, c.name, settings.fmax, settings.relax_steps, fingerprints[c.name]
+            )
+            row |= {vote.column(potential.name): r["value"], "committee": [m.name for m in committee]}
+            row |= {vote.column(n): v for n, v in values.items()}
+            notes += member_notes
         if not r["converged"]:
             notes.append(f"relaxation not converged in {r['steps']} steps")
         chemsys = tuple(sorted(el.symbol for el in s.composition.elements))
@@ -173,7 +187,14 @@ def validate(
                 if "formation_energy" in row and set(row["chemsys"]) == set(chemsys)
             }
             plot_binary_hull(pd, mine, out / "hull" / f"hull_{'-'.join(chemsys)}.png")
-    write_tables(rows, out)
+    settings.summary = [line for line in [vote.winner(rows, "ec_relaxed", potential.name)] if line]
+    if committee:
+        settings.summary = vote.rank(rows, [potential.name, *(m.name for m in committee)])
+    if dft_line := vote.winner(rows, "ec_dft", "GPAW PBE (single point)"):
+        settings.summary.append(dft_line)
+        keys = {potential.name: "ec_relaxed", **{m.name: vote.column(m.name) for m in committee}}
+        settings.summary += vote.agreement(rows, keys, "ec_dft")
+    write_tables(rows, out, settings.summary)
     settings.timings = _timings(state, crystals)
     return rows
 

@@ -1,0 +1,138 @@
+"""Fine-tuning CHGNet: the energy-scale conversion of labels on its own, the held-out split, and a real
+fine-tuning run through the CLI. In the default suite the labels come from SevenNet (a real potential,
+GPAW is installed only in CI's DFT step); tests/test_labels.py fine-tunes on GPAW labels (slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.conftest import rocksalt, run_main
+from upotbo.errors import InputError
+from upotbo.finetune import label_sample, split
+from upotbo.labels import Label, LabelSet, plan
+from upotbo.potentials import load_potential
+from upotbo.potentials.base import to_tensor
+from upotbo.properties import CohesiveEnergy, isolated_atom_energies, potential_energy
+
+
+def test_potential_energy_inverts_the_cohesive_energy(chgnet):
+    """A label's E_c carried onto CHGNet's scale gives back CHGNet's own energy for CHGNet's own E_c,
+    shifts by N * delta for an E_c shifted by delta, and puts back MP2020's anion correction (-0.344
+    eV/atom for a 1:1 oxide, -0.180 for a 1:1 nitride, none for a carbide)."""
+    prop, atoms = CohesiveEnergy(), isolated_atom_energies()
+    for anion, correction in (("O", -0.344), ("N", -0.180), ("C", 0.0)):
+        s = rocksalt("Zr", anion, 4.6)
+        energy = chgnet.energies([s])[0]
+        ec = prop.value(s, energy, chgnet)
+        assert potential_energy(s.composition, ec, chgnet.energy_reference) == pytest.approx(energy, abs=1e-6)
+        shifted = potential_energy(s.composition, ec - 0.1, chgnet.energy_reference)
+        assert shifted - energy == pytest.approx(-0.1 * len(s), abs=1e-6)
+        raw = ec * len(s) + sum(atoms[el.symbol] * n for el, n in s.composition.items())
+        assert (energy - raw) / len(s) == pytest.approx(correction, abs=0.002)
+
+
+def test_gpaw_stress_goes_in_as_vasp_kbar(chgnet, tmp_path):
+    """chgnet's StructureData multiplies stress by -0.1 (VASP kbar -> GPa, tensile positive): a label's
+    ASE stress of +0.01 eV/Å^3 (1.602 GPa tensile) must go in as -16.02 kbar."""
+    cell = rocksalt("Zr", "C", 4.7)
+    pick = plan_one(cell)
+    stress = to_tensor([0.01, 0.0, 0.0, 0.0, 0.0, 0.0])
+    sample = label_sample(Label(pick, -70.0, [[0, 0, 0]] * len(cell), stress, -7.9, 1.0), chgnet)
+    assert sample.stress_kbar[0, 0] == pytest.approx(-16.0218, abs=1e-3)
+    assert sample.stress_kbar[0, 0] * -0.1 == pytest.approx(1.60218, abs=1e-4)
+    assert CohesiveEnergy().value(cell, sample.energy_per_atom * len(cell), chgnet) == pytest.approx(-7.9)
+
+
+def plan_one(structure):
+    from upotbo.labels import Pick
+
+    return Pick("top01_test", "top", 0, structure, {})
+
+
+def test_split_is_seeded_and_never_empty():
+    labels = [Label(plan_one(rocksalt("Zr", "C", 4.7)), ec=-7.0, energy=-1.0) for _ in range(8)]
+    train, held = split(labels, 0.25, seed=3)
+    assert len(train) == 6 and len(held) == 2 and set(map(id, train)).isdisjoint(map(id, held))
+    assert [id(x) for x in split(labels, 0.25, seed=3)[1]] == [id(x) for x in held]
+    assert len(split(labels[:2], 0.1, 0)[1]) == 1 and split(labels, 0.0, 0)[1] == []
+
+
+@pytest.fixture(scope="module")
+def sevenn_labels(tmp_path_factory):
+    """A small real Zr-C-N run and 6 of its crystals labelled by SevenNet-0 (energies, forces, stress)."""
+    pytest.importorskip("sevenn")
+    folder = tmp_path_factory.mktemp("ft")
+    code = run_main_plain(
+        "search", "--pool", "Zr,C,N", "--nchem", "2", "--steps", "40", "--n-init", "16",
+        "--out", str(folder / "run"),
+    )  # fmt: skip
+    assert code == 0
+    chgnet, sevennet = load_potential("chgnet"), load_potential("sevenn")
+    picks = plan(str(folder / "run"), 6, 3, [chgnet])
+    calcs = sevennet.calculate([p.structure for p in picks], forces=True, stress=True)
+    labels = LabelSet(folder / "run" / "labels")
+    labels.start(picks, {"source": "SevenNet-0 standing in for GPAW"})
+    for pick, calc in zip(picks, calcs, strict=True):
+        ec = CohesiveEnergy().value(pick.structure, calc.energy, sevennet)
+        labels.add(Label(pick, calc.energy, calc.forces, to_tensor(calc.stress), ec, 0.0))
+    return folder
+
+
+def run_main_plain(*args: str) -> int:
+    from upotbo.cli import main
+
+    return main(list(args))
+
+
+def test_finetune_moves_chgnet_towards_the_labels(capsys, sevenn_labels, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # chgnet's trainer writes checkpoints to the working folder unless told
+    out = sevenn_labels / "model"
+    code, stdout, err = run_main(
+        capsys, "finetune", str(sevenn_labels / "run" / "labels"), "--out", str(out), "--epochs", "4",
+        "--replay", "10", "--holdout", "0.34", "--lr", "0.003",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads((out / "finetune.json").read_text())
+    mae = report["mae"]
+    assert mae["train after"] < mae["train before"]  # it learned the labels it saw
+    assert mae["replay drift"] < 0.1  # and did not forget the rest (eV/atom)
+    assert len([r for r in report["rows"] if r["split"] == "held out"]) == 2
+    assert "E_c fine-tuned (eV/atom)" in stdout and "use: --potential chgnet:" in stdout
+    tuned = load_potential(f"chgnet:{out / 'chgnet_finetuned.pth.tar'}")
+    assert math.isfinite(tuned.energies([rocksalt("Zr", "C", 4.7)])[0])
+    code, _, err = run_main(capsys, "finetune", str(sevenn_labels / "run" / "labels"), "--out", str(out))
+    assert code == 2 and "already holds a fine-tuned model" in err
+    assert list(tmp_path.iterdir()) == []  # nothing left outside --out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--holdout", "1"), "leaves nothing to train on"),
+        (("--epochs", "0"), "--epochs"),
+    ],
+)
+def test_finetune_bad_settings(capsys, tmp_path, args, words):
+    code, _, err = run_main(capsys, "finetune", str(tmp_path), "--out", str(tmp_path / "m"), *args)
+    assert code == 2 and words in err and not (tmp_path / "m").exists()
+
+
+def test_finetune_bad_label_folders(capsys, tmp_path):
+    code, _, err = run_main(capsys, "finetune", str(tmp_path / "none"), "--out", str(tmp_path / "m"))
+    assert code == 2 and "no labels.db" in err
+    LabelSet(tmp_path / "empty").start([], {})
+    code, _, err = run_main(capsys, "finetune", str(tmp_path / "empty"), "--out", str(tmp_path / "m"))
+    assert code == 2 and "no finished labels" in err
+    (tmp_path / "labels.db").write_text("garbage")
+    code, _, err = run_main(capsys, "finetune", str(tmp_path), "--out", str(tmp_path / "m"))
+    assert code == 2 and "not a readable ASE database" in err and not (tmp_path / "m").exists()
+
+
+def test_model_file_that_is_not_chgnet(tmp_path):
+    bogus = tmp_path / "model.pth.tar"
+    bogus.write_bytes(b"\x00not a torch file")
+    with pytest.raises(InputError, match="not a CHGNet model file"):
+        load_potential(f"chgnet:{bogus}")

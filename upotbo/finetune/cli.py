@@ -1,0 +1,101 @@
+"""``upotbo finetune LABEL_DIR ... --out DIR``: CHGNet fine-tuned on GPAW labels, checked on held-out ones.
+
+``register(sub)`` adds the subcommand; user errors raise ``InputError`` (one line, exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+from upotbo.cli_args import finite_float, int_in
+from upotbo.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="fine-tune CHGNet on the labels of `upotbo label`")
+    p.add_argument("labels", nargs="+", help="label folders written by `upotbo label`")
+    p.add_argument("--out", required=True, help="folder for the model, its log and finetune.json")
+    p.add_argument(
+        "--run", default=None, help="run whose other crystals form the replay sample (default: the "
+        "folder holding the first label folder)"
+    )  # fmt: skip
+    p.add_argument("--epochs", type=int_in(1, None, "--epochs"), default=30, help="default 30")
+    p.add_argument(
+        "--lr", type=finite_float("--lr", "positive", "the default is 0.001"), default=1e-3,
+        help="learning rate (default 0.001)",
+    )  # fmt: skip
+    p.add_argument(
+        "--replay", type=int_in(0, None, "--replay"), default=60, help="replay crystals (default 60)"
+    )
+    p.add_argument(
+        "--holdout", type=finite_float("--holdout", "non-negative", "use 0.25 (a quarter held out)"),
+        default=0.25, help="share of the labels never trained on (default 0.25)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base", default="0.3.0", help="CHGNet version or model file to start from")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from upotbo.finetune.train import FineTuneSettings, finetune
+    from upotbo.labels import LabelSet
+    from upotbo.storage import RunDirectory, completed_records
+
+    if args.holdout >= 1:
+        raise InputError(
+            f"--holdout {args.holdout:g} leaves nothing to train on: use a share below 1, e.g. 0.25"
+        )
+    out = Path(args.out)
+    if (out / "finetune.json").exists():
+        raise InputError(f"{out} already holds a fine-tuned model: pass --out to a new folder")
+    labels = []
+    for folder in args.labels:
+        found = LabelSet(folder)
+        if not found.exists():
+            raise InputError(f"no labels.db in {folder!r}: pass a folder written by `upotbo label`")
+        labels += found.labels()
+    good = [x for x in labels if x.ok]
+    if not good:
+        raise InputError(
+            f"no finished labels in {', '.join(args.labels)}: run `upotbo label` to the end first"
+        )
+    run_dir = Path(args.run) if args.run else Path(args.labels[0]).resolve().parent
+    records = completed_records(RunDirectory.open(run_dir).study())
+    labelled = {x.pick.trial for x in labels}
+    others = [r.structure for r in records if r.number not in labelled]
+    random.Random(args.seed).shuffle(others)
+    settings = FineTuneSettings(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        replay=args.replay,
+        holdout=args.holdout,
+        seed=args.seed,
+        base=args.base,
+    )
+    candidates = others[: 4 * args.replay]  # unbound ones are dropped: enough left to pick from
+    result = finetune(good, candidates, out, settings, log=lambda m: print(m, flush=True))
+    print(table(result.rows))
+    n_replay = result.counts["replay"]
+    for name, value in result.mae.items():
+        what = f"mean |E_c fine-tuned - original| on {n_replay} replay crystals" if "drift" in name else "MAE"
+        print(f"{what} ({name}): {value:.3f} eV/atom")
+    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    print(f"time: {seconds}")
+    (out / "finetune.json").write_text(json.dumps(asdict(result), indent=1, default=str) + "\n")
+    print(f"model: {result.model} (use: --potential chgnet:{result.model}); report: {out / 'finetune.json'}")
+    return 0
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| label | split | E_c GPAW (eV/atom) | E_c original (eV/atom) | E_c fine-tuned (eV/atom) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['name']} | {r['split']} | {r['gpaw']:.3f} | {r['base']:.3f} | {r['tuned']:.3f} |" for r in rows
+    ]
+    return "\n".join(lines)
