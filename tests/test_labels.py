@@ -133,7 +133,10 @@ def test_label_resume_and_kill(small_run, tmp_path):
     for label in labels:
         n = len(label.pick.structure)
         assert np.isfinite(label.energy) and label.forces.shape == (n, 3) and label.stress.shape == (3, 3)
-        assert -9.0 < label.ec < -0.5  # Si, C, SiC cells: cohesive, eV/atom
+        assert np.isfinite(label.ec)
+    # the run's best crystal is bound under GPAW too (a diverse pick may be a cell CHGNet wrongly binds:
+    # one squeezed SiC cell came out at +2.4 eV/atom, which is what a label is for)
+    assert -9.0 < labels[0].ec < -0.5 and labels[0].pick.reason == "top"
     assert "MAE CHGNet-0.3.0 vs GPAW" in done.stdout and "E_c GPAW (eV/atom)" in done.stdout
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
