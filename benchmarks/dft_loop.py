@@ -36,7 +36,7 @@ from upotbo.finetune import FineTuneSettings, finetune
 from upotbo.labels import LabelSet, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.chgnet import CHGNetPotential
-from upotbo.properties import CohesiveEnergy
+from upotbo.properties import cohesive_energies
 from upotbo.storage import RunDirectory, completed_records
 from upotbo.validate.relax import relax_crystals
 
@@ -49,12 +49,6 @@ TABLE1 = Path(__file__).parent / "results" / "validate_table1" / "summary.json"
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def _ec(potential, structures) -> list[float]:
-    prop = CohesiveEnergy()
-    calcs = potential.calculate(structures)
-    return [prop.value(s, c.energy, potential) for s, c in zip(structures, calcs, strict=True)]
 
 
 def _relaxed_ec(potential, structures) -> list[float]:
@@ -117,12 +111,12 @@ def main() -> None:
         train_s.append(result.seconds["train"])
         tuned = CHGNetPotential(model=str(result.model))
         held = [x for i, x in enumerate(labels) if i in out_idx]
-        for x, v in zip(held, _ec(tuned, [x.pick.structure for x in held]), strict=True):
+        for x, v in zip(held, cohesive_energies(tuned, [x.pick.structure for x in held]), strict=True):
             held_pred[x.pick.name] = v
         seconds = result.seconds["train"]
         print(f"fold {fold + 1}/{args.folds}: {len(train)} labels, trained in {seconds:.0f} s")
     gpaw = {x.pick.name: x.ec for x in labels}
-    base = dict(zip(gpaw, _ec(chgnet, [x.pick.structure for x in labels]), strict=True))
+    base = dict(zip(gpaw, cohesive_energies(chgnet, [x.pick.structure for x in labels]), strict=True))
     names = list(gpaw)
     top = [x.pick.name for x in labels if x.pick.reason == "top"]
     heldout = {

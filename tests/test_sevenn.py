@@ -74,6 +74,8 @@ def test_uncovered_element_fails_per_structure(sevennet):
     assert "Og" not in sevennet.elements and "Zr" in sevennet.elements
     with pytest.raises(InputError, match="not covered"):
         sevennet.check_elements(["Zr", "Og"])
+    calcs = sevennet.calculate([rocksalt("Zr", "C", 4.72), rocksalt("Po", "C", 4.9)])  # Po: not in MPtrj
+    assert calcs[0].ok and not calcs[1].ok and "does not cover PoC" in calcs[1].error
 
 
 @pytest.mark.parametrize(

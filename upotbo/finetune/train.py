@@ -31,7 +31,7 @@ from pymatgen.core import Structure
 from upotbo.labels import Label
 from upotbo.potentials import Potential
 from upotbo.potentials.base import to_tensor
-from upotbo.properties import CohesiveEnergy, potential_energy
+from upotbo.properties import CohesiveEnergy, cohesive_energies, potential_energy
 
 MODEL_FILE = "chgnet_finetuned.pth.tar"
 KBAR_PER_EV_PER_A3 = 10.0 / units.GPa  # 1 eV/Å^3 = 1602.18 kbar
@@ -177,11 +177,12 @@ def finetune(
     rows = []
     for split_name, group in (("train", train), ("held out", held)):
         cells = [x.pick.structure for x in group]
-        before, after = _ec(original, cells), _ec(tuned, cells)
+        before, after = cohesive_energies(original, cells), cohesive_energies(tuned, cells)
         for x, b, a in zip(group, before, after, strict=True):
             rows.append({"name": x.pick.name, "split": split_name, "gpaw": x.ec, "base": b, "tuned": a})
     replay_cells = [s.structure for s in replayed]
-    drift = _mean_abs(np.array(_ec(original, replay_cells)) - _ec(tuned, replay_cells))
+    before = np.array(cohesive_energies(original, replay_cells))
+    drift = _mean_abs(before - cohesive_energies(tuned, replay_cells))
     mae = {"replay drift": drift}
     for split_name in ("held out", "train"):
         mine = [r for r in rows if r["split"] == split_name]
@@ -191,14 +192,6 @@ def finetune(
     seconds["evaluate"] = time.perf_counter() - t0
     counts = {"train": len(train), "held out": len(held), "replay": len(replayed)}
     return FineTuneResult(out / MODEL_FILE, rows, mae, counts, seconds, asdict(settings))
-
-
-def _ec(potential: Potential, structures: list[Structure]) -> list[float]:
-    prop = CohesiveEnergy()
-    return [
-        prop.value(s, c.energy, potential) if c.ok else math.nan
-        for s, c in zip(structures, potential.calculate(structures), strict=True)
-    ]
 
 
 def _mean_abs(values) -> float:  # noqa: ANN001

@@ -23,7 +23,7 @@ from pymatgen.core import Structure
 from upotbo.cells import standard_cells
 from upotbo.errors import InputError
 from upotbo.potentials import Potential
-from upotbo.properties import CohesiveEnergy
+from upotbo.properties import cohesive_energies
 from upotbo.report import ranked
 from upotbo.storage import Record, RunDirectory, completed_records
 
@@ -119,16 +119,11 @@ def _cell(structure: Structure) -> Structure:
 
 
 def _score(cells: dict[int, Structure], potentials: Sequence[Potential]) -> dict[int, dict[str, float]]:
-    prop = CohesiveEnergy()
     numbers = list(cells)
     out: dict[int, dict[str, float]] = {n: {} for n in numbers}
     for potential in potentials:
-        structures = [cells[n] for n in numbers]
-        for n, s, calc in zip(numbers, structures, potential.calculate(structures), strict=True):
-            try:
-                out[n][potential.name] = prop.value(s, calc.energy, potential) if calc.ok else math.nan
-            except Exception:  # an energy reference undefined for this composition: no value
-                out[n][potential.name] = math.nan
+        for n, value in zip(numbers, cohesive_energies(potential, [cells[n] for n in numbers]), strict=True):
+            out[n][potential.name] = value
     return out
 
 

@@ -65,6 +65,33 @@ class Potential(ABC):
             )
 
 
+def build_graphs(
+    structures: Sequence[Structure], build: Callable[[Structure], object], who: str
+) -> tuple[list[Calculation | None], list, list[int]]:
+    """Screen each structure and build its model input with ``build``: (a result per structure, set
+    where it was refused or could not be built; the inputs built; the index of each in ``structures``).
+    A structure that cannot be built fails alone, as the interface promises."""
+    results: list[Calculation | None] = [None] * len(structures)
+    graphs, index = [], []
+    for i, structure in enumerate(structures):
+        refused = screen(structure)
+        if refused:
+            results[i] = Calculation(error=refused)
+            continue
+        try:
+            graphs.append(build(structure))
+            index.append(i)
+        except Exception as exc:
+            results[i] = Calculation(error=f"{who} could not build a graph: {first_line(exc)}")
+    return results, graphs, index
+
+
+def first_line(exc: Exception) -> str:
+    """``Type: first line of the message``, at most 200 characters: a failure reason on one line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
 def predict_in_batches(graphs: list, batch_size: int, predict: Callable[[list], list]) -> list:
     """``predict`` over ``graphs`` in batches of ``batch_size``; a batch that raises is retried one
     graph at a time, so one bad graph costs only its own entry (the exception, in its place)."""

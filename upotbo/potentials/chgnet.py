@@ -17,9 +17,10 @@ from pymatgen.core import Structure
 from upotbo.potentials.base import (
     Calculation,
     Potential,
+    build_graphs,
+    first_line,
     predict_in_batches,
     sanitize,
-    screen,
     to_voigt,
 )
 from upotbo.potentials.reference import MP2020Corrected
@@ -69,7 +70,7 @@ class CHGNetPotential(Potential):
                 except FileNotFoundError:
                     raise
                 except Exception as exc:  # torch's unpickling errors, a state without "model", ...
-                    raise ValueError(f"not a CHGNet model file: {_first_line(exc)}") from None
+                    raise ValueError(f"not a CHGNet model file: {first_line(exc)}") from None
             else:
                 model = CHGNet.load(model_name=self._source, use_device="cpu")
         model.eval()
@@ -80,18 +81,7 @@ class CHGNetPotential(Potential):
     ) -> list[Calculation]:
         # CHGNet has no energy+stress task: stress comes with forces ("efs")
         task = "efs" if stress else "ef" if forces else "e"
-        results: list[Calculation | None] = [None] * len(structures)
-        graphs, index = [], []
-        for i, structure in enumerate(structures):
-            refused = screen(structure)
-            if refused:
-                results[i] = Calculation(error=refused)
-                continue
-            try:
-                graphs.append(self.model.graph_converter(structure))
-                index.append(i)
-            except Exception as exc:
-                results[i] = Calculation(error=f"CHGNet could not build a graph: {_first_line(exc)}")
+        results, graphs, index = build_graphs(structures, self.model.graph_converter, "CHGNet")
         preds = predict_in_batches(graphs, self.batch_size, lambda chunk: self._predict(chunk, task))
         for i, pred in zip(index, preds, strict=True):
             results[i] = self._to_calculation(pred, len(structures[i]))
@@ -107,15 +97,10 @@ class CHGNetPotential(Potential):
     @staticmethod
     def _to_calculation(pred: dict | Exception, natoms: int) -> Calculation:
         if isinstance(pred, Exception):
-            return Calculation(error=f"CHGNet failed: {_first_line(pred)}")
+            return Calculation(error=f"CHGNet failed: {first_line(pred)}")
         calc = Calculation(energy=float(pred["e"]) * natoms)
         if "f" in pred:
             calc.forces = np.asarray(pred["f"], dtype=float)
         if "s" in pred:
             calc.stress = to_voigt(np.asarray(pred["s"], dtype=float) * units.GPa)
         return sanitize(calc, natoms)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 from pymatgen.core import Structure
 
-from upotbo.potentials.base import Calculation, Potential, predict_in_batches, sanitize, screen
+from upotbo.potentials.base import (
+    Calculation,
+    Potential,
+    build_graphs,
+    first_line,
+    predict_in_batches,
+    sanitize,
+)
 from upotbo.potentials.reference import MP2020Corrected
 
 # Checkpoints inside the sevenn 0.13 wheel that predict MPtrj (PBE/PBE+U, MP2020-corrected) energies.
@@ -46,7 +53,8 @@ class SevenNetPotential(Potential):
         self._source = model if os.path.isfile(model) else name
         self._model, self._cutoff = None, 0.0
         self.batch_size = batch_size
-        config = self._checkpoint().config  # a bad file fails here, not in a potential process
+        self._loaded = self._checkpoint()  # a bad file fails here, not in a potential process
+        config = self._loaded.config
         import sevenn._keys as KEY
 
         if config.get(KEY.USE_MODALITY):
@@ -72,18 +80,18 @@ class SevenNetPotential(Potential):
         import sevenn._keys as KEY
 
         if self._model is None:
-            checkpoint = self._checkpoint()
+            checkpoint = self._loaded or self._checkpoint()
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")  # "no tensor-product accelerator": none exists on CPU
                 model = checkpoint.build_model()
             model.set_is_batch_data(True)
             model.eval()
             self._cutoff = float(checkpoint.config[KEY.CUTOFF])
-            self._model = model
+            self._model, self._loaded = model, None  # the built model holds the weights now
         return self._model
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # processes load their own copy from the file
+        return {**self.__dict__, "_model": None, "_loaded": None}  # processes read their own copy
 
     def calculate(
         self, structures: Sequence[Structure], forces: bool = False, stress: bool = False
@@ -93,20 +101,14 @@ class SevenNetPotential(Potential):
         from sevenn.train.dataload import unlabeled_atoms_to_graph
 
         model = self.model
-        results: list[Calculation | None] = [None] * len(structures)
-        graphs, index = [], []
-        for i, structure in enumerate(structures):
-            refused = screen(structure)
-            if refused:
-                results[i] = Calculation(error=refused)
-                continue
+
+        def build(structure: Structure) -> object:
             if not {site.specie.symbol for site in structure} <= self.elements:
-                formula = structure.composition.reduced_formula
-                results[i] = Calculation(error=f"{self.name} does not cover {formula}")
-                continue
+                raise ValueError(f"{self.name} does not cover {structure.composition.reduced_formula}")
             atoms = AseAtomsAdaptor.get_atoms(structure)
-            graphs.append(AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, self._cutoff)))
-            index.append(i)
+            return AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, self._cutoff))
+
+        results, graphs, index = build_graphs(structures, build, "SevenNet")
         preds = predict_in_batches(graphs, self.batch_size, lambda chunk: self._predict(model, chunk))
         for i, pred in zip(index, preds, strict=True):
             results[i] = _to_calculation(pred, len(structures[i]), forces, stress)
@@ -132,7 +134,7 @@ def _to_calculation(
     pred: tuple[float, np.ndarray, np.ndarray] | Exception, natoms: int, forces: bool, stress: bool
 ) -> Calculation:
     if isinstance(pred, Exception):
-        return Calculation(error=f"SevenNet failed: {type(pred).__name__}: {pred}"[:200])
+        return Calculation(error=f"SevenNet failed: {first_line(pred)}")
     energy, f, s = pred
     calc = Calculation(energy=energy)
     if forces:

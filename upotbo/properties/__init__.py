@@ -17,6 +17,7 @@ from upotbo.potentials.base import Potential
 from upotbo.properties.base import Direction, Property
 from upotbo.properties.cohesive import (
     CohesiveEnergy,
+    cohesive_energies,
     cohesive_energy,
     isolated_atom_energies,
     potential_energy,
@@ -102,6 +103,7 @@ __all__ = [
     "Property",
     "ShearModulus",
     "VolumePerAtom",
+    "cohesive_energies",
     "cohesive_energy",
     "potential_energy",
     "check_objectives",

@@ -8,6 +8,8 @@ with MP settings (shipped in ``upotbo/data``; the file names its source).
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -41,6 +43,15 @@ def potential_energy(composition: Composition, ec: float, reference: EnergyRefer
     atoms = isolated_atom_energies()
     pbe = ec * composition.num_atoms + sum(n * atoms[el.symbol] for el, n in composition.items())
     return pbe - reference.pbe_shift_per_atom(composition) * composition.num_atoms
+
+
+def cohesive_energies(potential: Potential, structures: Sequence[Structure]) -> list[float]:
+    """E_c (eV/atom) of each structure as it stands (one batched single point), NaN where the
+    potential or the energy reference fails on it."""
+    calcs = potential.calculate(structures)
+    energies = [c.energy if c.ok else math.nan for c in calcs]
+    values = CohesiveEnergy().values(structures, energies, potential)
+    return [v if isinstance(v, float) else math.nan for v in values]
 
 
 class CohesiveEnergy(Property):
