@@ -15,4 +15,5 @@ export GPAW_SETUP_PATH=/usr/share/gpaw-setups
 export OMP_NUM_THREADS=1                           # GPAW runs serial; threads only oversubscribe
 
 python -c "import gpaw; print('GPAW', gpaw.__version__)"
-python -m pytest -q -m slow tests/test_dft.py tests/test_validate_dft.py tests/test_landscape_dft.py tests/test_labels.py
+python -m pytest -q -m slow tests/test_dft.py tests/test_validate_dft.py tests/test_landscape_dft.py tests/test_labels.py \
+    tests/test_refine.py::test_refine_with_gpaw

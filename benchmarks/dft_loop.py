@@ -32,12 +32,11 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from upotbo.dft import DFTSettings
-from upotbo.finetune import FineTuneSettings, finetune
-from upotbo.labels import LabelSet, label_run
+from upotbo.finetune import FineTuneSettings, finetune, replay_pool
+from upotbo.labels import GPAWLabeller, LabelSet, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.chgnet import CHGNetPotential
 from upotbo.properties import cohesive_energies
-from upotbo.storage import RunDirectory, completed_records
 from upotbo.validate.relax import relax_crystals
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -86,16 +85,12 @@ def main() -> None:
     if args.finished_only:  # the labels a (stopped) `upotbo label` run committed, no more GPAW
         labels = [x for x in LabelSet(Path(args.run) / "labels").labels() if x.ok]
     else:
-        labels = label_run(args.run, [chgnet, *committee], k=args.k, settings=DFTSettings())
+        labels = label_run(args.run, [chgnet, *committee], k=args.k, labeller=GPAWLabeller(DFTSettings()))
         labels = [x for x in labels if x.ok]
     gpaw_s = sum(x.seconds for x in labels)
     print(f"{len(labels)} labels, GPAW {gpaw_s:.0f} s in all (stored per label)")
 
-    records = completed_records(RunDirectory.open(args.run).study())
-    labelled = {x.pick.trial for x in labels}
-    replay = [r.structure for r in records if r.number not in labelled]
-    random.Random(args.seed).shuffle(replay)
-    replay = replay[: 4 * args.replay]
+    replay = replay_pool(args.run, labels, args.replay, args.seed)
     settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0)
 
     # k-fold: every label predicted by a model trained without it

@@ -36,3 +36,11 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "upotbo.cli", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def small_search(out, pool: str, nchem: str, steps: int, n_init: int):
+    """A real search in a subprocess, for tests that need a run directory; returns ``out``."""
+    args = ["--pool", pool, "--nchem", nchem, "--steps", str(steps), "--n-init", str(n_init)]
+    proc = run_cli("search", *args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 
-from tests.conftest import rocksalt, run_main
+from tests.conftest import rocksalt, run_main, small_search
 from upotbo.errors import InputError
 from upotbo.finetune import label_sample, split
-from upotbo.labels import Label, LabelSet, plan
+from upotbo.labels import Label, LabelSet, PotentialLabeller, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.base import to_tensor
 from upotbo.properties import CohesiveEnergy, isolated_atom_energies, potential_energy
@@ -65,26 +66,13 @@ def sevenn_labels(tmp_path_factory):
     """A small real Zr-C-N run and 6 of its crystals labelled by SevenNet-0 (energies, forces, stress)."""
     pytest.importorskip("sevenn")
     folder = tmp_path_factory.mktemp("ft")
-    code = run_main_plain(
-        "search", "--pool", "Zr,C,N", "--nchem", "2", "--steps", "40", "--n-init", "16",
-        "--out", str(folder / "run"),
-    )  # fmt: skip
-    assert code == 0
+    small_search(folder / "run", "Zr,C,N", "2", 40, 16)
     chgnet, sevennet = load_potential("chgnet"), load_potential("sevenn")
-    picks = plan(str(folder / "run"), 6, 3, [chgnet])
-    calcs = sevennet.calculate([p.structure for p in picks], forces=True, stress=True)
-    labels = LabelSet(folder / "run" / "labels")
-    labels.start(picks, {"source": "SevenNet-0 standing in for GPAW"})
-    for pick, calc in zip(picks, calcs, strict=True):
-        ec = CohesiveEnergy().value(pick.structure, calc.energy, sevennet)
-        labels.add(Label(pick, calc.energy, calc.forces, to_tensor(calc.stress), ec, 0.0))
+    labels = label_run(
+        folder / "run", [chgnet], k=6, top=3, labeller=PotentialLabeller(sevennet), log=lambda m: None
+    )
+    assert len(labels) == 6 and all(x.ok for x in labels)
     return folder
-
-
-def run_main_plain(*args: str) -> int:
-    from upotbo.cli import main
-
-    return main(list(args))
 
 
 def test_finetune_moves_chgnet_towards_the_labels(capsys, sevenn_labels, tmp_path, monkeypatch):
@@ -103,6 +91,12 @@ def test_finetune_moves_chgnet_towards_the_labels(capsys, sevenn_labels, tmp_pat
     assert "E_c fine-tuned (eV/atom)" in stdout and "use: --potential chgnet:" in stdout
     tuned = load_potential(f"chgnet:{out / 'chgnet_finetuned.pth.tar'}")
     assert math.isfinite(tuned.energies([rocksalt("Zr", "C", 4.7)])[0])
+    # a model file is named by its contents (caches keyed by the name never mix two models): a moved
+    # copy keeps the name
+    (sevenn_labels / "elsewhere").mkdir()
+    moved = shutil.copy(out / "chgnet_finetuned.pth.tar", sevenn_labels / "elsewhere")
+    assert tuned.name.startswith("CHGNet-chgnet_finetuned.pth.tar@")
+    assert load_potential(f"chgnet:{moved}").name == tuned.name
     code, _, err = run_main(capsys, "finetune", str(sevenn_labels / "run" / "labels"), "--out", str(out))
     assert code == 2 and "already holds a fine-tuned model" in err
     assert list(tmp_path.iterdir()) == []  # nothing left outside --out

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import run_main
+from tests.conftest import run_main, small_search
 from upotbo.errors import InputError
 from upotbo.labels import Label, LabelSet, plan, shares
 from upotbo.potentials import load_potential
@@ -23,14 +23,7 @@ from upotbo.storage import RunDirectory, completed_records
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """A real 24-step Si-C search (2-atom cells at most: cheap for GPAW)."""
-    out = tmp_path_factory.mktemp("labels") / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "upotbo.cli", "search", "--pool", "Si,C", "--nchem", "1", "--steps", "24",
-         "--n-init", "12", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return small_search(tmp_path_factory.mktemp("labels") / "run", "Si,C", "1", 24, 12)
 
 
 def test_shares():

@@ -262,6 +262,13 @@ def _register_finetune(sub: argparse._SubParsersAction) -> None:
 
 
 @subcommand
+def _register_refine(sub: argparse._SubParsersAction) -> None:
+    from upotbo.refine.cli import register
+
+    register(sub)
+
+
+@subcommand
 def _register_landscape(sub: argparse._SubParsersAction) -> None:
     from upotbo.landscape.cli import register
 

@@ -7,6 +7,7 @@ from upotbo.finetune.train import (
     FineTuneSettings,
     finetune,
     label_sample,
+    replay_pool,
     replay_samples,
     split,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "FineTuneSettings",
     "finetune",
     "label_sample",
+    "replay_pool",
     "replay_samples",
     "split",
 ]

@@ -6,9 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import random
-from dataclasses import asdict
 from pathlib import Path
 
 from upotbo.cli_args import finite_float, int_in
@@ -23,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--run", default=None, help="run whose other crystals form the replay sample (default: the "
         "folder holding the first label folder)"
     )  # fmt: skip
+    add_training_arguments(p, holdout=0.25)
+    p.set_defaults(func=run)
+
+
+def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
+    """The fine-tuning recipe's knobs (shared with ``refine``); ``holdout``: the default share."""
     p.add_argument("--epochs", type=int_in(1, None, "--epochs"), default=30, help="default 30")
     p.add_argument(
         "--lr", type=finite_float("--lr", "positive", "the default is 0.001"), default=1e-3,
@@ -32,25 +35,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replay", type=int_in(0, None, "--replay"), default=60, help="replay crystals (default 60)"
     )
     p.add_argument(
-        "--holdout", type=finite_float("--holdout", "non-negative", "use 0.25 (a quarter held out)"),
-        default=0.25, help="share of the labels never trained on (default 0.25)",
+        "--holdout", type=finite_float("--holdout", "non-negative", f"use {holdout:g}"),
+        default=holdout, help=f"share of the labels never trained on (default {holdout:g})",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base", default="0.3.0", help="CHGNet version or model file to start from")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from upotbo.finetune.train import FineTuneSettings, finetune
-    from upotbo.labels import LabelSet
-    from upotbo.storage import RunDirectory, completed_records
+def training_from(args: argparse.Namespace):  # noqa: ANN201 - FineTuneSettings, imported late
+    """The recipe the arguments ask for; a held-out share of 1 or more is refused."""
+    from upotbo.finetune.train import FineTuneSettings
 
     if args.holdout >= 1:
         raise InputError(
             f"--holdout {args.holdout:g} leaves nothing to train on: use a share below 1, e.g. 0.25"
         )
+    return FineTuneSettings(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        replay=args.replay,
+        holdout=args.holdout,
+        seed=args.seed,
+        base=args.base,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from upotbo.finetune.train import REPORT_FILE, finetune, replay_pool
+    from upotbo.labels import LabelSet
+
+    settings = training_from(args)
     out = Path(args.out)
-    if (out / "finetune.json").exists():
+    if (out / REPORT_FILE).exists():
         raise InputError(f"{out} already holds a fine-tuned model: pass --out to a new folder")
     labels = []
     for folder in args.labels:
@@ -64,19 +80,7 @@ def run(args: argparse.Namespace) -> int:
             f"no finished labels in {', '.join(args.labels)}: run `upotbo label` to the end first"
         )
     run_dir = Path(args.run) if args.run else Path(args.labels[0]).resolve().parent
-    records = completed_records(RunDirectory.open(run_dir).study())
-    labelled = {x.pick.trial for x in labels}
-    others = [r.structure for r in records if r.number not in labelled]
-    random.Random(args.seed).shuffle(others)
-    settings = FineTuneSettings(
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        replay=args.replay,
-        holdout=args.holdout,
-        seed=args.seed,
-        base=args.base,
-    )
-    candidates = others[: 4 * args.replay]  # unbound ones are dropped: enough left to pick from
+    candidates = replay_pool(run_dir, labels, args.replay, args.seed)
     result = finetune(good, candidates, out, settings, log=lambda m: print(m, flush=True))
     print(table(result.rows))
     n_replay = result.counts["replay"]
@@ -85,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{what} ({name}): {value:.3f} eV/atom")
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     print(f"time: {seconds}")
-    (out / "finetune.json").write_text(json.dumps(asdict(result), indent=1, default=str) + "\n")
-    print(f"model: {result.model} (use: --potential chgnet:{result.model}); report: {out / 'finetune.json'}")
+    report = result.save()
+    print(f"model: {result.model} (use: --potential chgnet:{result.model}); report: {report}")
     return 0
 
 

@@ -16,6 +16,7 @@ How, and why each choice:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import tempfile
@@ -34,6 +35,7 @@ from upotbo.potentials.base import to_tensor
 from upotbo.properties import CohesiveEnergy, cohesive_energies, potential_energy
 
 MODEL_FILE = "chgnet_finetuned.pth.tar"
+REPORT_FILE = "finetune.json"
 KBAR_PER_EV_PER_A3 = 10.0 / units.GPa  # 1 eV/Å^3 = 1602.18 kbar
 
 
@@ -68,6 +70,12 @@ class FineTuneResult:
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
+    def save(self) -> Path:
+        """``finetune.json`` beside the model: written last, so its presence means the model is done."""
+        path = self.model.parent / REPORT_FILE
+        path.write_text(json.dumps(asdict(self), indent=1, default=str) + "\n")
+        return path
+
 
 def split(labels: Sequence[Label], holdout: float, seed: int) -> tuple[list[Label], list[Label]]:
     """(train, held out): a seeded ``holdout`` share of the good labels, at least one when asked for
@@ -87,6 +95,18 @@ def label_sample(label: Label, base: Potential) -> Sample:
     structure = label.pick.structure
     energy = potential_energy(structure.composition, label.ec, base.energy_reference)
     return Sample(structure, energy / len(structure), label.forces, -label.stress * KBAR_PER_EV_PER_A3)
+
+
+def replay_pool(run_dir: str | Path, labels: Sequence[Label], n: int, seed: int) -> list[Structure]:
+    """Candidates for ``n`` replay crystals: the run's other crystals in a seeded order, four times as
+    many as wanted (``replay_samples`` drops the unbound ones)."""
+    from upotbo.storage import RunDirectory, completed_records
+
+    records = completed_records(RunDirectory.open(run_dir).study())
+    labelled = {x.pick.trial for x in labels}
+    others = [r.structure for r in records if r.number not in labelled]
+    random.Random(seed).shuffle(others)
+    return others[: 4 * n]
 
 
 def replay_samples(structures: Sequence[Structure], base: Potential) -> list[Sample]:

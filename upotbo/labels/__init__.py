@@ -3,7 +3,18 @@ disk (``dataset``), and the resumable labelling loop (``runner``). The labels fe
 DFT-checked ranking."""
 
 from upotbo.labels.dataset import DB_NAME, Label, LabelSet
-from upotbo.labels.runner import label_run
+from upotbo.labels.runner import GPAWLabeller, Labeller, PotentialLabeller, label_run
 from upotbo.labels.select import Pick, plan, shares
 
-__all__ = ["DB_NAME", "Label", "LabelSet", "Pick", "label_run", "plan", "shares"]
+__all__ = [
+    "DB_NAME",
+    "GPAWLabeller",
+    "Label",
+    "LabelSet",
+    "Labeller",
+    "Pick",
+    "PotentialLabeller",
+    "label_run",
+    "plan",
+    "shares",
+]

@@ -18,11 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="GPAW PBE energies, forces and stresses for a run's best, disputed and diverse crystals",
     )
     p.add_argument("run_dir", help="--out folder of a search")
+    p.add_argument("--potential", default="chgnet", help="the run's potential (default chgnet)")
+    add_label_arguments(p)
+    p.add_argument("--out", default=None, help="label folder (default RUN_DIR/labels)")
+    p.set_defaults(func=run)
+
+
+def add_label_arguments(p: argparse.ArgumentParser) -> None:
+    """How many crystals, which potentials pick them, GPAW's settings (shared with ``refine``)."""
     p.add_argument("--k", type=int_in(1, None, "--k"), default=20, help="crystals to label (default 20)")
     p.add_argument(
         "--top", type=int_in(0, None, "--top"), default=10, help="of them, the best compositions (default 10)"
     )
-    p.add_argument("--potential", default="chgnet", help="the run's potential (default chgnet)")
     p.add_argument(
         "--committee",
         default=None,
@@ -34,12 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ):
         fix = f"the default is {default:g} {unit}"
         p.add_argument(flag, type=finite_float(flag, "positive", fix), default=default, help=what)
-    p.add_argument("--out", default=None, help="label folder (default RUN_DIR/labels)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from upotbo.dft import DFTSettings, require_gpaw
+    from upotbo.dft import require_gpaw
     from upotbo.labels.runner import FOLDER, label_run
     from upotbo.potentials import load_potential
     from upotbo.storage import RunDirectory
@@ -47,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
     require_gpaw()
     RunDirectory.open(args.run_dir)
     potential = load_potential(args.potential)
-    committee = _committee(args.committee, potential)
+    committee = committee_from(args.committee, potential)
     out = Path(args.out) if args.out else Path(args.run_dir) / FOLDER
     labels = label_run(
         args.run_dir,
         [potential, *committee],
         k=args.k,
         top=args.top,
-        settings=DFTSettings(ecut=args.ecut, kdensity=args.kdensity),
+        labeller=labeller_from(args),
         out=out,
         log=lambda m: print(m, flush=True),
     )
@@ -63,7 +68,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _committee(specs: str | None, potential):  # noqa: ANN001, ANN202
+def labeller_from(args: argparse.Namespace):  # noqa: ANN201 - GPAWLabeller, imported late
+    from upotbo.dft import DFTSettings
+    from upotbo.labels.runner import GPAWLabeller
+
+    return GPAWLabeller(DFTSettings(ecut=args.ecut, kdensity=args.kdensity))
+
+
+def committee_from(specs: str | None, potential):  # noqa: ANN001, ANN201
+    """``--committee``: the potentials named, or SevenNet-0 when installed and nothing was named."""
     from upotbo.potentials import load_committee
 
     if specs is None:

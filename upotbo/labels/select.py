@@ -14,7 +14,7 @@ the smaller cell is cheaper. Crystals spglib cannot standardize are labelled as 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,20 +75,27 @@ def plan(
     top: int,
     potentials: Sequence[Potential],
     candidates: int = 100,
+    exclude: Collection[int] = (),
 ) -> list[Pick]:
     """The ``k`` crystals to label, picked from the run's ``candidates`` best scored crystals that are
     bound (E_c < 0 under the run's potential); ``potentials`` (the run's first, then the committee)
-    score every candidate cell once."""
+    score every candidate cell once. ``exclude``: trials labelled before (an earlier round), never
+    picked again; their compositions no longer count among the best, so the best picks move on to the
+    best compositions not yet labelled."""
     run = RunDirectory.open(run_dir)
     records = completed_records(run.study())
     if not records:
         raise InputError(f"run {run_dir!r} has no scored crystals yet: run the search first")
+    done = {r.formula for r in records if r.number in set(exclude)}
+    records = [r for r in records if r.number not in set(exclude)]
     objective = run.objective
     pool = sorted(records, key=lambda r: objective.sign * r.value)[:candidates]
     best = ranked(records, run.objectives, len(records), run.structure_search)
+    if not run.structure_search:  # a structure search's best are polymorphs of one formula: all count
+        best = [r for r in best if r.formula not in done]
     count = shares(k, top, committee=len(potentials) > 1)
     unique = {r.number: r for r in [*best[: count["top"]], *pool]}
-    cells = {n: _cell(r.structure) for n, r in unique.items()}
+    cells = {n: standard_cell(r.structure) for n, r in unique.items()}
     upot = _score(cells, potentials)
     main = potentials[0].name
     pool = [r for r in pool if upot[r.number][main] < 0]  # unbound cells: no label worth a DFT run
@@ -111,7 +118,8 @@ def plan(
     return picked
 
 
-def _cell(structure: Structure) -> Structure:
+def standard_cell(structure: Structure) -> Structure:
+    """The cell a crystal is labelled on (see the module's docstring)."""
     try:
         return standard_cells(structure)[1]
     except Exception:  # spglib finds no cell for a few odd crystals: label them as stored

@@ -12,7 +12,9 @@ Contract (what callers rely on):
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -148,3 +150,14 @@ def sanitize(calc: Calculation, natoms: int, max_abs_energy_per_atom: float = 10
         elif calc.stress is not None and not np.all(np.isfinite(calc.stress)):
             calc.error = "potential returned a non-finite stress"
     return calc
+
+
+def file_model_name(family: str, path: str) -> str:
+    """The name of a model given as a file: its family, file name and a digest of its contents, so
+    caches keyed by the name (elemental references) never mix two models saved to the same path, and
+    a moved file keeps its name."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{family}-{os.path.basename(path)}@{digest.hexdigest()[:10]}"

@@ -18,6 +18,7 @@ from upotbo.potentials.base import (
     Calculation,
     Potential,
     build_graphs,
+    file_model_name,
     first_line,
     predict_in_batches,
     sanitize,
@@ -50,7 +51,7 @@ class CHGNetPotential(Potential):
         self._source, self._model = model, None
         if model.endswith(_MODEL_FILES):
             self._model = self._load()
-        self.name = f"CHGNet-{model}"
+        self.name = file_model_name("CHGNet", model) if self._model is not None else f"CHGNet-{model}"
         self.batch_size = batch_size
         self.elements = frozenset(Element.from_Z(z).symbol for z in _COVERED_Z)
 

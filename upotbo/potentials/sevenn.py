@@ -25,6 +25,7 @@ from upotbo.potentials.base import (
     Calculation,
     Potential,
     build_graphs,
+    file_model_name,
     first_line,
     predict_in_batches,
     sanitize,
@@ -62,7 +63,7 @@ class SevenNetPotential(Potential):
         from pymatgen.core.periodic_table import Element
 
         self.elements = frozenset(Element.from_Z(int(z)).symbol for z in config[KEY.TYPE_MAP])
-        self.name = f"SevenNet-{name}" if name in SHIPPED else f"SevenNet-{os.path.basename(model)}"
+        self.name = f"SevenNet-{name}" if name in SHIPPED else file_model_name("SevenNet", self._source)
 
     def _checkpoint(self):  # noqa: ANN202 - sevenn.checkpoint.SevenNetCheckpoint
         from sevenn.util import load_checkpoint, pretrained_name_to_path
