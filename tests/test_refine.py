@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import run_main, small_search
 from upotbo.errors import InputError
 from upotbo.finetune import FineTuneSettings
-from upotbo.labels import LabelSet, PotentialLabeller
+from upotbo.labels import LabelSet, PotentialLabeller, label_run
 from upotbo.potentials import load_potential
 from upotbo.refine import RefineSettings, contenders, refine
 
@@ -96,6 +96,18 @@ def test_stops_when_the_ranking_holds(run_dir, chgnet):
     assert len(result.rounds) == 1 and not result.rounds[0].changed
     assert result.stopped == "the ranking held in round 1"
     assert not (run_dir / "refine" / "round2").exists()
+
+
+def test_refused_when_the_labels_were_planned_otherwise(run_dir, chgnet):
+    """Round 1 goes on from `upotbo label`'s set; one planned with other settings is refused before
+    anything is written."""
+    pytest.importorskip("sevenn")
+    teacher = PotentialLabeller(load_potential("sevenn"))
+    label_run(run_dir, [chgnet], k=2, top=2, labeller=teacher, log=lambda m: None)
+    state = _files(run_dir)
+    with pytest.raises(InputError, match=r"planned with k 2 \(now 3\)"):
+        refine(run_dir, chgnet, [], _settings(), teacher, log=lambda m: None)
+    assert _files(run_dir) == state and not (run_dir / "refine").exists()
 
 
 @pytest.mark.parametrize(

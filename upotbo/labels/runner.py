@@ -97,6 +97,25 @@ class PotentialLabeller:
         return Label(pick, calc.energy, calc.forces, stress, ec, time.perf_counter() - start)
 
 
+def _wanted(k: int, top: int, labeller: Labeller, potentials: Sequence[Potential]) -> dict[str, Any]:
+    """What a label set stores of how it was planned (a resumed set must match)."""
+    return {"k": k, "top": top, **labeller.settings, "potentials": [p.name for p in potentials]}
+
+
+def resumable(
+    labels: LabelSet, k: int, top: int, labeller: Labeller, potentials: Sequence[Potential]
+) -> list[Pick]:
+    """The plan of an existing label set, if it was made with these settings; else one line."""
+    wanted = _wanted(k, top, labeller, potentials)
+    picks, stored = labels.plan()
+    if stored != wanted:
+        raise InputError(
+            f"{labels.path} was planned with {differences(stored, wanted)}: rerun with those "
+            f"settings to resume it, or label into a new folder"
+        )
+    return picks
+
+
 def label_run(
     run_dir: str | Path,
     potentials: Sequence[Potential],
@@ -113,15 +132,9 @@ def label_run(
     Returns every label of the set, finished ones from earlier runs included."""
     labeller = labeller or GPAWLabeller()
     labeller.check()
-    wanted = {"k": k, "top": top, **labeller.settings, "potentials": [p.name for p in potentials]}
     labels = LabelSet(Path(out) if out is not None else Path(run_dir) / FOLDER)
     if labels.exists():
-        picks, stored = labels.plan()
-        if stored != wanted:
-            raise InputError(
-                f"{labels.path} was planned with {differences(stored, wanted)}: rerun with those "
-                f"settings to resume it, or label into a new folder"
-            )
+        picks = resumable(labels, k, top, labeller, potentials)
     else:
         count = shares(k, top, committee=len(potentials) > 1)
         log(
@@ -129,7 +142,7 @@ def label_run(
             f"{count['diverse']} diverse; candidates scored by {', '.join(p.name for p in potentials)}"
         )
         picks = plan(str(run_dir), k, top, potentials, exclude=exclude)
-        labels.start(picks, wanted)
+        labels.start(picks, _wanted(k, top, labeller, potentials))
     done = {label.pick.name for label in labels.labels()}
     todo = [p for p in picks if p.name not in done]
     if done:

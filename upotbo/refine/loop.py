@@ -29,7 +29,7 @@ from typing import Any
 from upotbo.errors import InputError
 from upotbo.finetune.train import MODEL_FILE, REPORT_FILE, FineTuneSettings, finetune, replay_pool
 from upotbo.labels import Label, Labeller, LabelSet, label_run
-from upotbo.labels.runner import FOLDER, GPAWLabeller, differences
+from upotbo.labels.runner import FOLDER, GPAWLabeller, differences, resumable
 from upotbo.potentials import Potential
 from upotbo.refine.ranking import (
     Contender,
@@ -107,6 +107,9 @@ def refine(
     crystals = contenders(run_dir, settings.top)
     folder = run_dir / REFINE
     _check_settings(folder, settings.stored(labeller, committee))
+    first = LabelSet(run_dir / FOLDER)
+    if first.exists():  # `upotbo label`'s set is round 1's: refuse before writing anything if it differs
+        resumable(first, settings.k, settings.top, labeller, [base, *committee])
     folder.mkdir(exist_ok=True)
     (folder / "settings.json").write_text(json.dumps(settings.stored(labeller, committee), indent=1) + "\n")
 
