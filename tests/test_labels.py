@@ -6,16 +6,20 @@ from __future__ import annotations
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from pymatgen.core import Lattice, Structure
 
-from tests.conftest import run_main, small_search
+from tests.conftest import rocksalt, run_main, small_search
+from upotbo.dft.cost import irreducible_kpoints
 from upotbo.errors import InputError
 from upotbo.labels import Label, LabelSet, plan, shares
+from upotbo.labels.select import COST_CAP
 from upotbo.potentials import load_potential
 from upotbo.storage import RunDirectory, completed_records
 
@@ -49,6 +53,33 @@ def test_plan_picks_the_best_then_disputed_then_diverse(small_run, chgnet):
     others = [p for p in plan(str(small_run), 5, 2, [chgnet, sevennet]) if p.reason == "diverse"]
     assert spreads == sorted(spreads, reverse=True) and all(s >= others[0].spread for s in spreads)
     assert [p.name for p in plan(str(small_run), 5, 2, [chgnet, sevennet])] == [p.name for p in picks]
+
+
+def test_costly_cells_are_left_to_the_best_picks(small_run, chgnet):
+    """With a cost estimate, no disputed or diverse pick costs more than COST_CAP x the median best."""
+    pytest.importorskip("sevenn")
+    sevennet = load_potential("sevenn")
+
+    def cost(structure):
+        return structure.volume
+
+    picks = plan(str(small_run), 6, 2, [chgnet, sevennet], cost=cost)
+    cap = COST_CAP * statistics.median(cost(p.structure) for p in picks if p.reason == "top")
+    assert all(cost(p.structure) <= cap for p in picks if p.reason != "top")
+    free = plan(str(small_run), 6, 2, [chgnet, sevennet])
+    assert [p.name for p in free if p.reason == "top"] == [p.name for p in picks if p.reason == "top"]
+
+
+def test_irreducible_kpoints_as_gpaw_counts_them():
+    """Rock-salt NbC's primitive cell at k-density 4: GPAW's log says 47 IBZ points; a P1 cell has
+    many more (what makes low-symmetry labels slow)."""
+    from upotbo.cells import standard_cells
+
+    nbc = standard_cells(rocksalt("Nb", "C", 4.51))[1]
+    assert len(nbc) == 2 and irreducible_kpoints(nbc, 4.0) == 47
+    p1 = Structure(Lattice([[3.1, 0.1, 0.2], [0.3, 3.4, 0.1], [0.2, 0.4, 5.2]]), ["Nb", "C", "C"],
+                   [[0, 0, 0], [0.31, 0.22, 0.45], [0.62, 0.71, 0.13]])  # fmt: skip
+    assert irreducible_kpoints(p1, 4.0) > 3 * irreducible_kpoints(nbc, 4.0)
 
 
 def test_label_set_round_trip(small_run, chgnet, tmp_path):
@@ -95,6 +126,21 @@ LOW = ("--ecut", "200", "--kdensity", "1.5")
 
 def _gpaw_env(tmp_path) -> dict:
     return {**os.environ, "UPOTBO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_gpaw_cost_estimate():
+    """GPAW's setups give the valence electrons (Nb 13 with its semicore states); rock-salt NbC took
+    26-35 s here, a 3-atom P1 NbC2 344-678 s: the estimate ranks them and is within a factor of 3."""
+    pytest.importorskip("gpaw")
+    from upotbo.cells import standard_cells
+    from upotbo.dft import DFTSettings, require_gpaw
+    from upotbo.dft.cost import estimated_seconds, valence_electrons
+
+    require_gpaw()
+    assert valence_electrons("Nb") == 13 and valence_electrons("C") == 4
+    nbc = standard_cells(rocksalt("Nb", "C", 4.51))[1]
+    assert 10 < estimated_seconds(nbc, DFTSettings()) < 100
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pymatgen.core import Structure
+
 from upotbo.dft import DFTSettings, cohesive_energy, require_gpaw, single_point
 from upotbo.errors import CandidateFailed, InputError
 from upotbo.labels.dataset import Label, LabelSet
@@ -33,6 +35,10 @@ class Labeller(Protocol):
 
     def check(self) -> None: ...
 
+    def cost(self, structure: Structure) -> float:
+        """Estimated seconds to label ``structure`` (picks are bounded by it, see ``select``)."""
+        ...
+
     def __call__(self, pick: Pick, log_dir: Path) -> Label: ...
 
 
@@ -52,6 +58,12 @@ class GPAWLabeller:
 
     def check(self) -> None:
         require_gpaw()
+
+    def cost(self, structure: Structure) -> float:
+        """Estimated seconds on 2 cores (``upotbo.dft.cost``)."""
+        from upotbo.dft.cost import estimated_seconds
+
+        return estimated_seconds(structure, self.dft)
 
     def __call__(self, pick: Pick, log_dir: Path) -> Label:
         start = time.perf_counter()
@@ -83,6 +95,10 @@ class PotentialLabeller:
 
     def check(self) -> None:
         return None
+
+    def cost(self, structure: Structure) -> float:
+        """Estimated seconds: about 50 crystals per second, as CHGNet and SevenNet-0 run."""
+        return len(structure) / 50.0
 
     def __call__(self, pick: Pick, log_dir: Path) -> Label:
         from upotbo.potentials.base import to_tensor
@@ -141,7 +157,9 @@ def label_run(
             f"planning {k} label(s): {count['top']} best, {count['committee']} committee disagreement(s), "
             f"{count['diverse']} diverse; candidates scored by {', '.join(p.name for p in potentials)}"
         )
-        picks = plan(str(run_dir), k, top, potentials, exclude=exclude)
+        picks = plan(str(run_dir), k, top, potentials, exclude=exclude, cost=labeller.cost)
+        minutes = sum(labeller.cost(p.structure) for p in picks) / 60
+        log(f"estimated {labeller.source} time for the {len(picks)} label(s): about {minutes:.0f} min")
         labels.start(picks, _wanted(k, top, labeller, potentials))
     done = {label.pick.name for label in labels.labels()}
     todo = [p for p in picks if p.name not in done]

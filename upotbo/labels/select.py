@@ -6,6 +6,11 @@ there; where independently trained potentials disagree on the same cell, the pot
 trustworthy (an ensemble's spread as its confidence, as AIRSS's ephemeral potentials use it); and a
 few diverse crystals keep a fine-tuned model from learning only one corner of the space.
 
+A label's cost varies a hundredfold (a symmetric 2-atom rock salt: 26 s of GPAW; a 5-atom P1 cell with
+Ru: 40 min), so with a ``cost`` estimate a disputed or diverse pick may cost at most twice the median
+best pick: the best compositions are labelled whatever they cost, the others are chosen among cells
+that keep a round's time bounded (``COST_CAP``).
+
 Every pick is labelled on spglib's standard primitive cell of the stored crystal: exact symmetry is
 what GPAW's symmetry analysis needs (a nearly symmetric cell raised ``SymmetryAnalysisBug`` here), and
 the smaller cell is cheaper. Crystals spglib cannot standardize are labelled as stored.
@@ -14,7 +19,8 @@ the smaller cell is cheaper. Crystals spglib cannot standardize are labelled as 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+import statistics
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +34,7 @@ from upotbo.report import ranked
 from upotbo.storage import Record, RunDirectory, completed_records
 
 REASONS = ("top", "committee", "diverse")
+COST_CAP = 2.0  # a committee or diverse pick costs at most this times the median best pick
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,14 @@ def plan(
     potentials: Sequence[Potential],
     candidates: int = 100,
     exclude: Collection[int] = (),
+    cost: Callable[[Structure], float] | None = None,
 ) -> list[Pick]:
     """The ``k`` crystals to label, picked from the run's ``candidates`` best scored crystals that are
     bound (E_c < 0 under the run's potential); ``potentials`` (the run's first, then the committee)
     score every candidate cell once. ``exclude``: trials labelled before (an earlier round), never
     picked again; their compositions no longer count among the best, so the best picks move on to the
-    best compositions not yet labelled."""
+    best compositions not yet labelled. ``cost``: a label's estimated cost (any unit), for
+    ``COST_CAP``."""
     run = RunDirectory.open(run_dir)
     records = completed_records(run.study())
     if not records:
@@ -108,6 +117,9 @@ def plan(
     for record in best[: count["top"]]:
         take(record, "top")
     rest = [r for r in pool if r.number not in {p.trial for p in picked}]
+    if cost is not None and picked:
+        cap = COST_CAP * statistics.median(cost(p.structure) for p in picked)
+        rest = [r for r in rest if cost(cells[r.number]) <= cap]
     by_spread = sorted(rest, key=lambda r: -_spread(upot[r.number]))
     for record in [r for r in by_spread if math.isfinite(_spread(upot[r.number]))][: count["committee"]]:
         take(record, "committee")
