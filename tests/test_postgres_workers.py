@@ -76,8 +76,20 @@ def test_three_processes_one_killed(tmp_path):
                     for t in trials
                 )
 
-            # one read of the study per poll: the kill follows what it saw as closely as possible
-            _wait_for(lambda: victim_holds_running(_trials(url)), 240, "the victim to hold running trials")
+            def frozen_holding() -> bool:
+                """Freeze the victim (SIGSTOP) when it seems to hold running trials, then look again:
+                frozen, it cannot finish them between the look and the kill (that race once left
+                nothing lost to check); thaw it when the second look finds none."""
+                if not victim_holds_running(_trials(url)):
+                    return False
+                os.killpg(victim.pid, signal.SIGSTOP)
+                time.sleep(0.5)  # a commit already sent lands before the second look
+                if victim_holds_running(_trials(url)):
+                    return True
+                os.killpg(victim.pid, signal.SIGCONT)
+                return False
+
+            _wait_for(frozen_holding, 400, "the victim to hold running trials")
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
             outputs = [p.communicate(timeout=300) for p in procs[1:]]
