@@ -43,6 +43,10 @@ def test_plan_picks_the_best_then_disputed_then_diverse(small_run, chgnet):
     picks = plan(str(small_run), 5, 2, [chgnet, sevennet])
     assert [p.reason for p in picks] == ["top", "top", "committee", "committee", "diverse"]
     assert len({p.name for p in picks}) == len({p.trial for p in picks}) == 5
+    # one crystal stored under several trials is picked once (same formula, cell and energies)
+    keys = [(p.structure.composition.reduced_formula, len(p.structure),
+             tuple(round(v, 3) for v in p.upot.values())) for p in picks]  # fmt: skip
+    assert len(set(keys)) == len(keys)
     records = {r.number: r for r in completed_records(RunDirectory.open(small_run).study())}
     best = sorted(records.values(), key=lambda r: r.value)
     assert records[picks[0].trial].formula == best[0].formula  # the run's best composition first

@@ -120,6 +120,7 @@ def plan(
     if cost is not None and picked:
         cap = COST_CAP * statistics.median(cost(p.structure) for p in picked)
         rest = [r for r in rest if cost(cells[r.number]) <= cap]
+    rest = _distinct(rest, picked, cells, upot)
     by_spread = sorted(rest, key=lambda r: -_spread(upot[r.number]))
     for record in [r for r in by_spread if math.isfinite(_spread(upot[r.number]))][: count["committee"]]:
         take(record, "committee")
@@ -144,6 +145,25 @@ def _score(cells: dict[int, Structure], potentials: Sequence[Potential]) -> dict
     for potential in potentials:
         for n, value in zip(numbers, cohesive_energies(potential, [cells[n] for n in numbers]), strict=True):
             out[n][potential.name] = value
+    return out
+
+
+def _distinct(
+    records: list[Record], picked: list[Pick], cells: dict[int, Structure], upot: dict[int, dict[str, float]]
+) -> list[Record]:
+    """``records`` without repeats of one crystal (a search stores the same cell under several trials:
+    same formula, same energies to 1 meV/atom under every potential), nor of a crystal already picked."""
+
+    def key(number: int) -> tuple:
+        values = tuple(round(v, 3) for v in upot[number].values())
+        return cells[number].composition.reduced_formula, len(cells[number]), values
+
+    seen = {key(p.trial) for p in picked}
+    out = []
+    for r in records:
+        if key(r.number) not in seen:
+            seen.add(key(r.number))
+            out.append(r)
     return out
 
 
