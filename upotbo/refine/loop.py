@@ -143,14 +143,13 @@ def refine(
         seconds["fine-tune"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        current = CHGNetPotential(model=str(model_dir / MODEL_FILE))
+        model = model_dir / MODEL_FILE
+        current = CHGNetPotential(model=str(model))
         tuned = _ranked(here / "ranking.json", crystals, [current], log)[current.name]
-        values[f"fine-tuned (round {number})"] = tuned
         seconds["re-rank"] = time.perf_counter() - t0
 
         ranking = order(crystals, tuned)
         changed = ranking != previous
-        model = model_dir / MODEL_FILE
         rounds.append(Round(number, len(made) - before, model, ranking, changed, mae, seconds))
         log(
             f"round {number}: {len(made)} label(s) in this round's set; ranking under the fine-tuned "
@@ -162,10 +161,9 @@ def refine(
             break
         previous = ranking
 
-    shown = {k: v for k, v in values.items() if k == base.name or not k.startswith("fine-tuned")}
+    shown = dict(values)  # CHGNet and the committee, then the last round's model
     if rounds:
-        last = f"fine-tuned (round {rounds[-1].number})"
-        shown[last] = values[last]
+        shown[f"fine-tuned (round {rounds[-1].number})"] = tuned
     rows, summary = report(crystals, shown, labels, labeller.source)
     table = markdown(rows, list(shown), labeller.source)
     (folder / "report.md").write_text(
