@@ -18,7 +18,8 @@ measured against the code before it, under the same load.
     python benchmarks/time_to_target.py --seeds 5 --samplers tpe --parallel 2 --baseline /tmp/old
 
 A sampler may name the in-loop relaxation too, ``SAMPLER/OPTIMIZER:STEPS`` (e.g. ``tpe/bfgs:20``), to
-compare relaxation settings side by side: ``--samplers tpe,tpe/bfgs:20``.
+compare relaxation settings side by side: ``--samplers tpe,tpe/bfgs:20``; and the batch size,
+``tpe/bfgs:20/48``.
 """
 
 from __future__ import annotations
@@ -54,10 +55,17 @@ def zrc_reference(potential) -> float:
 
 
 def variant(sampler: str, args) -> dict:
-    """The ``SearchConfig`` fields a sampler label sets: ``tpe`` or ``tpe/bfgs:20``."""
-    name, _, relaxation = sampler.partition("/")
+    """The ``SearchConfig`` fields a sampler label sets: ``tpe``, ``tpe/bfgs:20`` or ``tpe/bfgs:20/48``
+    (the last part: the batch size, else ``--batch-size``)."""
+    name, _, rest = sampler.partition("/")
+    relaxation, _, batch = rest.partition("/")
     optimizer, _, steps = relaxation.partition(":")
-    return {"sampler": name, "optimizer": optimizer or "fire", "relax_steps": int(steps or args.relax_steps)}
+    return {
+        "sampler": name,
+        "optimizer": optimizer or "fire",
+        "relax_steps": int(steps or args.relax_steps),
+        "batch_size": int(batch or args.batch_size),
+    }
 
 
 def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
@@ -75,7 +83,6 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
                 **variant(sampler, args),
                 n_init=args.n_init,
                 seed=seed,
-                batch_size=args.batch_size,
                 prune_margin=args.prune_margin or None,
             ),
         )
@@ -83,9 +90,10 @@ def one_run(potential, sampler: str, seed: int, target: float, args) -> dict:
         def watch(progress) -> None:
             if not hit and progress.best_value is not None and progress.best_value <= target:
                 hit.update(seconds=time.perf_counter() - start, calls=search.potential_calls)
+            best = "none yet" if progress.best_value is None else f"{progress.best_value:.3f} eV/atom"
             print(
-                f"  {sampler} seed {seed}: step {progress.steps}, best {progress.best_value:.3f} eV/atom "
-                f"{progress.best_formula}, {progress.elapsed:.0f} s",
+                f"  {sampler} seed {seed}: step {progress.steps}, best {best} {progress.best_formula}, "
+                f"{progress.elapsed:.0f} s",
                 flush=True,
             )
 
@@ -148,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplers", default="tpe,random")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--pool", default="paper42")
     parser.add_argument("--ncomp", type=int, default=2)
     parser.add_argument("--nchem", type=int, default=5)
@@ -180,7 +189,7 @@ def main() -> None:
     samplers = args.samplers.split(",")
     if args.baseline:
         samplers = [name for s in samplers for name in ((s, f"{s}@baseline") if "/" not in s else (s,))]
-    jobs = [(s, seed) for seed in range(args.seeds) for s in samplers]
+    jobs = [(s, seed) for seed in range(args.first_seed, args.first_seed + args.seeds) for s in samplers]
     load_before = os.getloadavg()[0]
     with ThreadPoolExecutor(args.parallel) as pool:
         runs = list(pool.map(lambda job: child_run(job[0], job[1], target, args), jobs))

@@ -55,6 +55,16 @@ def test_compatible_groups_match_pyxtal(counts):
     assert compatible_space_groups(counts) == expected
 
 
+def test_shipped_wyckoff_tables_are_pyxtals():
+    """The table a search reads instead of building 230 PyXtal groups is PyXtal's, group by group."""
+    from upotbo.space.symmetry import _shipped, pyxtal_table
+
+    shipped = _shipped()
+    assert sorted(shipped, key=int) == [str(n) for n in range(1, 231)]
+    for n in range(1, 231):
+        assert shipped[str(n)] == pyxtal_table(n), f"space group {n}"
+
+
 def test_wyckoff_assignment_counts():
     for seed in range(5):
         combo = assign_wyckoffs(225, (4, 4), np.random.default_rng(seed))

@@ -101,9 +101,14 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from upotbo.potentials import load_potential
+    from upotbo.search.processes import start_helpers
+
+    potential = load_potential(args.potential)
+    start_helpers(potential.worker_modules)  # the helpers' imports run beside this process's own
+
     from tqdm import tqdm
 
-    from upotbo.potentials import load_potential
     from upotbo.properties.thermo import use_competing
     from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
@@ -114,7 +119,6 @@ def _search(args: argparse.Namespace) -> int:
     space = _space(args)
     seeds = load_seeds(space, args.seed_structures)
     use_competing(args.competing, [*args.prop, *(c.prop for c in args.constraints)])
-    potential = load_potential(args.potential)
     search = Search(
         space,
         potential,
@@ -294,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["search"]:
+        # before the parser imports the properties and potentials (0.6 s): the helpers' fork server
+        # imports torch and the default potential meanwhile (a server running keeps its imports)
+        from upotbo.search.processes import DEFAULT_HELPER_MODULES, start_helpers
+
+        start_helpers(DEFAULT_HELPER_MODULES)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

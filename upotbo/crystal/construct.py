@@ -41,10 +41,11 @@ def build_structure(candidate: Candidate) -> Structure:
         radius = covalent_radius(symbol)
         for label in sites:
             wp = g.get_wp_by_letter(label.lstrip("0123456789"))
+            dof = wp.get_dof()  # PyXtal computes a matrix rank per call
             best, best_score = None, -1.0
-            for attempt in range(PLACEMENT_TRIES + 1 if wp.get_dof() else 1):
+            for attempt in range(PLACEMENT_TRIES + 1 if dof else 1):
                 xyz = candidate.coords[k] if attempt == 0 else tuple(rng.random(3))
-                trial = np.mod(wp.apply_ops(wp.get_position_from_free_xyzs(xyz[: wp.get_dof()])), 1.0)
+                trial = np.mod(wp.apply_ops(wp.get_position_from_free_xyzs(xyz[:dof])), 1.0)
                 score = _clearance(lattice, trial, radius, frac, np.array(radii))
                 if score > best_score:
                     best, best_score = trial, score

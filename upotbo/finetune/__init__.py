@@ -1,24 +1,15 @@
 """Fine-tuning CHGNet on DFT labels (``upotbo finetune``): the training recipe (``train``) and the
-command (``cli``). The saved model loads with ``--potential chgnet:/path/chgnet_finetuned.pth.tar``."""
+command (``cli``). The saved model loads with ``--potential chgnet:/path/chgnet_finetuned.pth.tar``.
+Names load on first use (``upotbo.lazy``)."""
 
-from upotbo.finetune.train import (
-    MODEL_FILE,
-    FineTuneResult,
-    FineTuneSettings,
-    finetune,
-    label_sample,
-    replay_pool,
-    replay_samples,
-    split,
+from __future__ import annotations
+
+from upotbo.lazy import lazy_names
+
+__getattr__, __all__ = lazy_names(
+    __name__,
+    {
+        "train": "MODEL_FILE FineTuneResult FineTuneSettings finetune label_sample replay_pool "
+        "replay_samples split",
+    },
 )
-
-__all__ = [
-    "MODEL_FILE",
-    "FineTuneResult",
-    "FineTuneSettings",
-    "finetune",
-    "label_sample",
-    "replay_pool",
-    "replay_samples",
-    "split",
-]

@@ -149,6 +149,7 @@ def finetune(
     )
     t0 = time.perf_counter()
     model = base.model
+    model.requires_grad_(True)  # a loaded potential is inference-only; train all but these
     for layer in (
         model.atom_embedding,
         model.bond_embedding,

@@ -8,32 +8,15 @@ lazily (PEP 562) so that the CLI's argument parsing does not load torch and umap
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from upotbo.lazy import lazy_names
 
-_WHERE = {
-    "crystal_embedding": "descriptor",
-    "MIN_POINTS": "embed",
-    "umap_2d": "embed",
-    "Estimate": "job",
-    "JobProgress": "job",
-    "JobResult": "job",
-    "LandscapeJob": "job",
-    "MapPoints": "maps",
-    "dft_overlay": "maps",
-    "place_run": "maps",
-    "write_map": "maps",
-    "MapSpec": "sampling",
-    "draw": "sampling",
-    "formula_map": "sampling",
-    "pool_map": "sampling",
-    "space_map": "sampling",
-    "stoichiometry_map": "sampling",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__, __all__ = lazy_names(
+    __name__,
+    {
+        "descriptor": "crystal_embedding",
+        "embed": "MIN_POINTS umap_2d",
+        "job": "Estimate JobProgress JobResult LandscapeJob",
+        "maps": "MapPoints dft_overlay place_run write_map",
+        "sampling": "MapSpec draw formula_map pool_map space_map stoichiometry_map",
+    },
+)

@@ -46,6 +46,9 @@ class Potential(ABC):
     name: str = "potential"
     energy_reference: EnergyReference
     elements: frozenset[str]
+    # what a helper process running this potential imports before its first call: the fork server
+    # imports it once for all of them (``upotbo.search.processes``)
+    worker_modules: tuple[str, ...] = ()
 
     @abstractmethod
     def calculate(

@@ -43,6 +43,7 @@ class SevenNetPotential(Potential):
     checkpoint file; loaded on first use, like CHGNet, so pickled copies carry the name only."""
 
     energy_reference = MP2020Corrected()
+    worker_modules = ("torch", "sevenn.util", "sevenn.train.dataload", "torch_geometric.data", __name__)
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
         name = model.lower()

@@ -1,8 +1,16 @@
 """The DFT loop (``upotbo refine``): label a run's crystals, fine-tune CHGNet on the labels, re-rank
 the run's best under the new model, repeated until the ranking holds (``loop``); the DFT-checked
-ranking it reports (``ranking``)."""
+ranking it reports (``ranking``).
+Names load on first use (``upotbo.lazy``)."""
 
-from upotbo.refine.loop import Refined, RefineSettings, Round, refine
-from upotbo.refine.ranking import Contender, contenders
+from __future__ import annotations
 
-__all__ = ["Contender", "RefineSettings", "Refined", "Round", "contenders", "refine"]
+from upotbo.lazy import lazy_names
+
+__getattr__, __all__ = lazy_names(
+    __name__,
+    {
+        "loop": "Refined RefineSettings Round refine",
+        "ranking": "Contender contenders",
+    },
+)

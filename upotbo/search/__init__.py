@@ -1,17 +1,16 @@
-"""Samplers, batched evaluation and the resumable ``Search``."""
+"""Samplers, batched evaluation and the resumable ``Search``; names load on first use
+(``upotbo.lazy``): a potential's helper process unpickling one function of this package would
+otherwise import the whole search, optuna included, before its first crystal (0.7 s of its start)."""
 
-from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.samplers import SAMPLERS, make_sampler
-from upotbo.search.study import Progress, Search, SearchConfig, SearchResult, StudyAccess
+from __future__ import annotations
 
-__all__ = [
-    "SAMPLERS",
-    "Evaluator",
-    "Progress",
-    "Scored",
-    "Search",
-    "SearchConfig",
-    "SearchResult",
-    "StudyAccess",
-    "make_sampler",
-]
+from upotbo.lazy import lazy_names
+
+__getattr__, __all__ = lazy_names(
+    __name__,
+    {
+        "evaluate": "Evaluator Scored",
+        "samplers": "SAMPLERS make_sampler",
+        "study": "Progress Search SearchConfig SearchResult StudyAccess",
+    },
+)

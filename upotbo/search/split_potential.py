@@ -53,7 +53,7 @@ class PotentialProcesses(Potential):
     def __init__(self, potential: Potential, processes: int) -> None:
         self.potential, self.processes = potential, processes
         self.name, self.elements = potential.name, potential.elements
-        self.energy_reference = potential.energy_reference
+        self.energy_reference, self.worker_modules = potential.energy_reference, potential.worker_modules
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> PotentialProcesses:
@@ -97,7 +97,7 @@ class PotentialProcesses(Potential):
             raise WorkerDied(
                 f"a potential process died (killed, out of memory, or it could not start or load "
                 f"{self.potential.name}; a Python script that runs a search needs "
-                f"`if __name__ == \"__main__\":`): what was scored is stored, rerun with --resume"
+                f'`if __name__ == "__main__":`): what was scored is stored, rerun with --resume'
             ) from exc
         return out  # type: ignore[return-value]
 

@@ -44,6 +44,7 @@ from upotbo.properties.constraints import Constraint
 from upotbo.search.cores import CoreShare, available_cores
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.mirror import FinishedFront, MirrorStorage
+from upotbo.search.processes import start_helpers
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Departed, RollingBatch, Scorer
 from upotbo.search.split_potential import PotentialProcesses
@@ -219,6 +220,7 @@ class Search:
         seeds: Sequence[Seed] = (),
     ) -> None:
         potential.check_elements(space.pool)
+        start_helpers(potential.worker_modules)  # its imports run while this search sets up
         prop, *further = check_objectives((prop,) if isinstance(prop, Property) else tuple(prop))
         self.space, self.potential, self.prop, self.config = space, potential, prop, config
         self.objective = Objective.of(prop)
@@ -371,13 +373,14 @@ class Search:
         reached = self._reached(target)
         size = self.config.batch_size
         ready: deque[_Ready] = deque()
+        # while the helpers' fork server imports (starting the potential's processes waits for it)
+        self.potential.energy_reference.warm()
         with (
             Builder(self._workers) as builder,
             Heartbeat(self.ledger, self.heartbeat_seconds),
             PotentialProcesses(self.evaluator.potential, self.cores.budget) as potential,
             Scorer(self.evaluator) as scorer,
         ):
-            self.potential.energy_reference.warm()  # while the potential processes start
             rolling = RollingBatch(self.evaluator, potential)
             stepped = False
             while True:
@@ -600,8 +603,10 @@ class Search:
             return
         first = len(self.memory.get_trials(deepcopy=False))
         if self.constraints:
-            foreign = [with_constraints(t, (_violation(t),)) if t.state == TrialState.COMPLETE else t
-                       for t in foreign]
+            foreign = [
+                with_constraints(t, (_violation(t),)) if t.state == TrialState.COMPLETE else t
+                for t in foreign
+            ]
         self.memory.add_trials(foreign)
         for k, trial in enumerate(foreign):
             self.db_number[first + k] = trial.number

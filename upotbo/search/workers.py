@@ -9,7 +9,6 @@ on the number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from pymatgen.core import Structure
 
 from upotbo.crystal import build_structure
 from upotbo.errors import CandidateFailed, InputError
-from upotbo.search.processes import child_setup, stop_children
+from upotbo.search.processes import child_setup, helper_pool, stop_children
 from upotbo.space.space import Candidate
 from upotbo.storage.run_record import describe_crystal
 
@@ -94,12 +93,7 @@ class Builder:
 
     def __enter__(self) -> Builder:
         if self.workers > 0:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=child_setup,
-                initargs=(os.getpid(),),
-            )
+            self._pool = helper_pool(self.workers, child_setup, (os.getpid(),))
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:

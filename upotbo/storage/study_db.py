@@ -107,7 +107,7 @@ def open_study(url: str, settings: dict[str, Any], resume: bool, join: bool = Fa
         )
     storage = _rdb(url)
     direction = settings.get("direction", "minimize")
-    exists = STUDY_NAME in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    exists = STUDY_NAME in optuna.get_all_study_names(storage)
     if join and not exists:
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=storage, direction=direction, load_if_exists=True
@@ -148,7 +148,7 @@ def _wait_for_settings(study: optuna.Study, seconds: float = 30.0) -> dict[str, 
 
 def load_existing(url: str) -> optuna.Study:
     storage = _rdb(url)
-    if STUDY_NAME not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+    if STUDY_NAME not in optuna.get_all_study_names(storage):
         raise InputError(f"no upotbo study in {display_url(url)}: point at the --out folder of a search")
     return optuna.load_study(study_name=STUDY_NAME, storage=storage)
 
