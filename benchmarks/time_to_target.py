@@ -188,7 +188,7 @@ def main() -> None:
     )
     samplers = args.samplers.split(",")
     if args.baseline:
-        samplers = [name for s in samplers for name in ((s, f"{s}@baseline") if "/" not in s else (s,))]
+        samplers = [name for s in samplers for name in (s, f"{s}@baseline")]
     jobs = [(s, seed) for seed in range(args.first_seed, args.first_seed + args.seeds) for s in samplers]
     load_before = os.getloadavg()[0]
     with ThreadPoolExecutor(args.parallel) as pool:

@@ -35,7 +35,7 @@ from upotbo.search.cores import set_torch_threads
 _PR_SET_PDEATHSIG = 1
 # what helpers of the default potential import (``CHGNetPotential.worker_modules``)
 DEFAULT_HELPER_MODULES = ("torch", "chgnet.model", "upotbo.potentials.chgnet")
-_HELD: list[Any] = []  # in a worker of ``spawn_holding``: its copy of the object
+_HELD: list[Any] = []  # in a worker of ``helpers_holding``: its copy of the object
 
 
 def helper_context() -> BaseContext:
@@ -99,7 +99,7 @@ def helper_pool(workers: int, initializer: Any, initargs: tuple = ()) -> Process
     )
 
 
-def spawn_holding(workers: int, payload: bytes, threads: int | None = None) -> ProcessPoolExecutor:
+def helpers_holding(workers: int, payload: bytes, threads: int | None = None) -> ProcessPoolExecutor:
     """``workers`` helper processes (forked by the fork server, never by the search: torch's thread
     pools are live here), each holding the object pickled in ``payload`` (``held()`` there) and, given
     ``threads``, running torch on that many threads."""
@@ -107,7 +107,7 @@ def spawn_holding(workers: int, payload: bytes, threads: int | None = None) -> P
 
 
 def held() -> Any:
-    """The object this worker of ``spawn_holding`` holds."""
+    """The object this worker of ``helpers_holding`` holds."""
     return _HELD[0]
 
 

@@ -31,7 +31,7 @@ from upotbo.potentials.base import Potential
 from upotbo.potentials.relax import RelaxPool
 from upotbo.search.cores import set_torch_threads
 from upotbo.search.evaluate import Evaluator, Scored
-from upotbo.search.processes import held, spawn_holding, stop_children
+from upotbo.search.processes import held, helpers_holding, stop_children
 from upotbo.storage.run_record import describe_crystal, scored_attrs
 
 
@@ -54,7 +54,7 @@ class Scorer:
         if payload is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="upotbo-score")
             return self
-        self._pool = spawn_holding(1, payload)
+        self._pool = helpers_holding(1, payload)
         self.in_process = True
         return self
 

@@ -20,7 +20,7 @@ from pymatgen.core import Lattice, Structure
 
 from upotbo.errors import WorkerDied
 from upotbo.potentials.base import Calculation, Potential
-from upotbo.search.processes import held, spawn_holding, stop_children
+from upotbo.search.processes import held, helpers_holding, stop_children
 
 
 def cost(structure: Structure) -> float:
@@ -43,7 +43,7 @@ def split(structures: Sequence[Structure], parts: int) -> list[list[int]]:
 
 
 class PotentialProcesses(Potential):
-    """``potential`` in ``processes`` spawned workers, one torch thread each; a context manager.
+    """``potential`` in ``processes`` helper processes, one torch thread each; a context manager.
 
     Values, units and failures as the wrapped potential's; a call's crystals are split in cost-balanced
     parts, one per worker. Outside the ``with`` block (or with one process) it calls ``potential``
@@ -58,7 +58,7 @@ class PotentialProcesses(Potential):
 
     def __enter__(self) -> PotentialProcesses:
         if self.processes > 1:
-            self._pool = spawn_holding(self.processes, pickle.dumps(self.potential), threads=1)
+            self._pool = helpers_holding(self.processes, pickle.dumps(self.potential), threads=1)
             # start every worker now, each loading the model on a first small call, while the search
             # samples and builds its first crystals (the pool would spawn them one by one, on demand)
             element = "Cu" if "Cu" in self.potential.elements else min(self.potential.elements)

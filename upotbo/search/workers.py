@@ -1,8 +1,9 @@
 """Crystal building off the main process, so it overlaps with the potential's batched scoring.
 
 The main process owns the sampler and the potential; ``Builder`` turns a batch of candidate
-descriptions into structures either inline (``workers=0``) or in ``workers`` spawned processes
-(spawn, not fork: forking a process that holds torch's thread pools can deadlock). Results come back
+descriptions into structures either inline (``workers=0``) or in ``workers`` helper processes
+(forked by the fork server of ``processes``, never by the search: forking a process that holds torch's
+thread pools can deadlock). Results come back
 in submission order, and a crystal is a pure function of its candidate, so the run does not depend
 on the number of workers.
 """
