@@ -73,6 +73,8 @@ def child_setup(parent: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end it there; a spawned helper's parent is the search
+        return os.getppid() == pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
