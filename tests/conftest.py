@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -44,3 +46,23 @@ def small_search(out, pool: str, nchem: str, steps: int, n_init: int):
     proc = run_cli("search", *args, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def wait_for(condition, seconds: float = 300.0, every: float = 0.2) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(every)
+
+
+def family(proc: subprocess.Popen) -> list[psutil.Process]:
+    """Every living descendant of ``proc`` (helpers, their fork server, the resource tracker)."""
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def gone_within(processes: list[psutil.Process], seconds: float) -> bool:
+    _, alive = psutil.wait_procs(processes, timeout=seconds)
+    return not alive

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from conftest import family, gone_within, wait_for
 
 pytestmark = pytest.mark.slow  # ~5 min of real searches started and killed; .ci/run runs them
 
@@ -61,25 +61,6 @@ def stored(out: Path) -> list[tuple[int, str]]:
             return db.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
         except sqlite3.OperationalError:  # the tables are not made yet
             return []
-
-
-def wait_for(condition, seconds: float = 300.0, every: float = 0.2) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(every)
-
-
-def family(proc: subprocess.Popen) -> list[psutil.Process]:
-    try:
-        return psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def gone_within(processes: list[psutil.Process], seconds: float) -> bool:
-    _, alive = psutil.wait_procs(processes, timeout=seconds)
-    return not alive
 
 
 def check_run(out: Path, steps: int) -> None:

@@ -5,38 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
+
+from conftest import family, gone_within, wait_for
 
 from upotbo.search.processes import child_setup, helper_pool
 
 
 def _parent() -> int:
     return os.getppid()
-
-
-def _children(pid: int) -> list[int]:
-    """Living processes whose parent is ``pid`` (zombies count as gone)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_helpers_are_forked_by_the_server_not_by_the_search():
@@ -56,18 +32,15 @@ def test_the_server_dies_with_the_search_even_while_importing():
     )
     search = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert search.stdout.readline().strip() == "started"
-    deadline = time.monotonic() + 10
-    helpers: list[int] = []
-    while not helpers and time.monotonic() < deadline:
-        helpers = _children(search.pid)
-        time.sleep(0.05)
-    assert helpers, "no fork server was started"
+
+    def server() -> bool:
+        return any("forkserver" in " ".join(p.cmdline()) for p in family(search))
+
+    wait_for(server, seconds=10, every=0.02)
+    helpers = family(search)
     search.kill()
     search.wait()
-    deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in helpers), "a helper outlived the killed search"
+    assert gone_within(helpers, 5), "a helper outlived the killed search"
 
 
 def test_a_helper_of_the_potential_does_not_import_the_search():

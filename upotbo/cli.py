@@ -101,14 +101,9 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from upotbo.potentials import load_potential
-    from upotbo.search.processes import start_helpers
-
-    potential = load_potential(args.potential)
-    start_helpers(potential.worker_modules)  # the helpers' imports run beside this process's own
-
     from tqdm import tqdm
 
+    from upotbo.potentials import load_potential
     from upotbo.properties.thermo import use_competing
     from upotbo.report import markdown_table, top_columns, write_report
     from upotbo.search import Search, SearchConfig, StudyAccess
@@ -119,6 +114,7 @@ def _search(args: argparse.Namespace) -> int:
     space = _space(args)
     seeds = load_seeds(space, args.seed_structures)
     use_competing(args.competing, [*args.prop, *(c.prop for c in args.constraints)])
+    potential = load_potential(args.potential)
     search = Search(
         space,
         potential,

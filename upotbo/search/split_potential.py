@@ -53,7 +53,7 @@ class PotentialProcesses(Potential):
     def __init__(self, potential: Potential, processes: int) -> None:
         self.potential, self.processes = potential, processes
         self.name, self.elements = potential.name, potential.elements
-        self.energy_reference, self.worker_modules = potential.energy_reference, potential.worker_modules
+        self.energy_reference = potential.energy_reference
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> PotentialProcesses:
