@@ -65,40 +65,55 @@ def test_three_processes_one_killed(tmp_path):
 
     with scratch_database(SERVER, prefix="upotbo_test") as url:
         procs = [_search(url, str(tmp_path / f"p{k}")) for k in range(PROCESSES)]
+        chosen: list[subprocess.Popen] = []
         try:
-            victim = procs[0]
-            # kill it while it holds trials RUNNING (its user attr ``worker`` names its pid)
-            mark = f":{victim.pid}"
 
-            def victim_holds_running(trials: list[optuna.trial.FrozenTrial]) -> bool:
-                return sum(t.state == TrialState.COMPLETE for t in trials) >= 8 and any(
-                    t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(mark)
-                    for t in trials
-                )
+            def holders(trials: list[optuna.trial.FrozenTrial]) -> list[subprocess.Popen]:
+                """Live processes holding RUNNING trials (their user attr ``worker`` ends in the pid), once
+                some trials are done. Any of the three will do: which one starts first is up to the
+                scheduler, and a slow starter may find the budget taken."""
+                if sum(t.state == TrialState.COMPLETE for t in trials) < 8:
+                    return []
+                running = [t for t in trials if t.state == TrialState.RUNNING]
+                pids = {t.user_attrs.get("worker", "").rpartition(":")[2] for t in running}
+                return [p for p in procs if str(p.pid) in pids and p.poll() is None]
 
             def frozen_holding() -> bool:
-                """Freeze the victim (SIGSTOP) when it seems to hold running trials, then look again:
-                frozen, it cannot finish them between the look and the kill (that race once left
-                nothing lost to check); thaw it when the second look finds none."""
-                if not victim_holds_running(_trials(url)):
+                """Freeze a holder (SIGSTOP) and look again: frozen, it cannot finish its trials between
+                the look and the kill (that race once left nothing lost to check); thaw it when the
+                second look finds it holds none."""
+                if all(p.poll() is not None for p in procs):
+                    raise AssertionError("every process ended before one was seen holding running trials")
+                found = holders(_trials(url))
+                if not found:
                     return False
+                victim = found[0]
                 os.killpg(victim.pid, signal.SIGSTOP)
                 time.sleep(0.5)  # a commit already sent lands before the second look
-                if victim_holds_running(_trials(url)):
+                if victim in holders(_trials(url)):
+                    chosen.append(victim)
                     return True
                 os.killpg(victim.pid, signal.SIGCONT)
                 return False
 
-            _wait_for(frozen_holding, 400, "the victim to hold running trials")
+            try:
+                _wait_for(frozen_holding, 400, "a process to hold running trials")
+            except AssertionError as error:
+                states = {
+                    p.pid: (p.poll(), p.stderr.read()[-400:] if p.poll() is not None else "") for p in procs
+                }
+                raise AssertionError(f"{error}; (exit status, stderr) by pid: {states}") from None
+            victim = chosen[0]
+            survivors = [p for p in procs if p is not victim]
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
-            outputs = [p.communicate(timeout=300) for p in procs[1:]]
+            outputs = [p.communicate(timeout=300) for p in survivors]
         finally:
             for p in procs:
                 if p.poll() is None:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
-        for p, (_, stderr) in zip(procs[1:], outputs, strict=True):
+        for p, (_, stderr) in zip(survivors, outputs, strict=True):
             assert p.returncode == 0, stderr
 
         trials = _trials(url)
