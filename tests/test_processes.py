@@ -25,7 +25,8 @@ def test_the_server_dies_with_the_search_even_while_importing():
     """A search killed right after it started the server (which imports torch and CHGNet for seconds)
     leaves no server behind: ``server_guard`` ties it to the search at its first import."""
     code = (
-        "from upotbo.search.processes import DEFAULT_HELPER_MODULES, start_helpers\n"
+        "from upotbo.cli import DEFAULT_HELPER_MODULES\n"
+        "from upotbo.search.processes import start_helpers\n"
         "start_helpers(DEFAULT_HELPER_MODULES)\n"
         "print('started', flush=True)\n"
         "import time; time.sleep(120)\n"
@@ -52,3 +53,11 @@ def test_a_helper_of_the_potential_does_not_import_the_search():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_command_starts_the_default_potentials_helpers():
+    """The search command names the default potential's helper modules before it can import it."""
+    from upotbo.cli import DEFAULT_HELPER_MODULES
+    from upotbo.potentials.chgnet import CHGNetPotential
+
+    assert DEFAULT_HELPER_MODULES == CHGNetPotential.worker_modules

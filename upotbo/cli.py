@@ -25,6 +25,9 @@ from upotbo.cli_args import (
 from upotbo.errors import InputError, WorkerDied
 
 Command = Callable[[argparse.Namespace], int]
+# ``CHGNetPotential.worker_modules``, named here so that the search command starts the helpers' fork
+# server before it imports the potentials package (tests/test_processes.py checks they agree)
+DEFAULT_HELPER_MODULES = ("torch", "chgnet.model", "upotbo.potentials.chgnet")
 STRUCTURE_N_INIT = 32  # a --formula search's random start: one batch (its crystals relax fully: ~1 per s)
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -297,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if list(sys.argv[1:] if argv is None else argv)[:1] == ["search"]:
         # before the parser imports the properties and potentials (0.6 s): the helpers' fork server
         # imports torch and the default potential meanwhile (a server running keeps its imports)
-        from upotbo.search.processes import DEFAULT_HELPER_MODULES, start_helpers
+        from upotbo.search.processes import start_helpers
 
         start_helpers(DEFAULT_HELPER_MODULES)
     import optuna

@@ -17,13 +17,15 @@ differ. ``tests/test_landscape_descriptor.py`` checks all of this numerically.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from pymatgen.core import Structure
 
 from upotbo.errors import InputError
-from upotbo.potentials.base import Potential, screen
+from upotbo.potentials.base import Potential, build_graphs
+from upotbo.potentials.chgnet_internals import crystal_graph
 
 EMBED_BATCH = 100  # graphs per model call; energy-only calls at this size run ~300 structures/s here
 
@@ -38,15 +40,8 @@ def crystal_embedding(potential: Potential, structures: Sequence[Structure]) -> 
         )
     dim = int(model.mlp.layers[0].in_features) if hasattr(model, "mlp") else 64
     out = np.full((len(structures), dim), np.nan)
-    graphs, index = [], []
-    for i, structure in enumerate(structures):
-        if screen(structure):
-            continue
-        try:
-            graphs.append(model.graph_converter(structure))
-            index.append(i)
-        except Exception:  # no neighbours in cutoff etc.: no embedding, the point is left out
-            continue
+    # a structure refused or without a graph (no neighbours in cutoff etc.) gets no embedding
+    _, graphs, index = build_graphs(structures, partial(crystal_graph, model.graph_converter), "CHGNet")
     with torch.no_grad():
         for start in range(0, len(graphs), EMBED_BATCH):
             chunk = graphs[start : start + EMBED_BATCH]

@@ -1,8 +1,9 @@
 """CHGNet (the default potential): weights ship inside the ``chgnet`` wheel, never downloaded.
 
-The batched path converts structures to graphs once per call and runs them through the model in
-batches: ``predict_graph(task="e")`` for energies only, the fast path; ``chgnet_forces`` when forces
-(and stress) are needed.
+The batched path converts structures to graphs once per call (``chgnet_internals.crystal_graph``,
+CHGNet's graphs built with numpy) and runs them through the model in batches:
+``predict_graph(task="e")`` for energies only, the fast path; ``chgnet_internals.predict_forces`` when
+forces (and stress) are needed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 from ase import units
@@ -25,9 +27,8 @@ from upotbo.potentials.base import (
     sanitize,
     to_voigt,
 )
-from upotbo.potentials.chgnet_forces import predict_forces
+from upotbo.potentials.chgnet_internals import crystal_graph, predict_forces
 from upotbo.potentials.reference import MP2020Corrected
-from upotbo.search.processes import DEFAULT_HELPER_MODULES
 
 # CHGNet 0.3.0 was trained on MPtrj, which covers elements Z = 1..94.
 _COVERED_Z = range(1, 95)
@@ -43,7 +44,7 @@ class CHGNetPotential(Potential):
     """
 
     energy_reference = MP2020Corrected()
-    worker_modules = DEFAULT_HELPER_MODULES
+    worker_modules = ("torch", "chgnet.model", __name__)
 
     def __init__(self, model: str = "0.3.0", batch_size: int = 32, threads: int | None = None) -> None:
         from pymatgen.core.periodic_table import Element
@@ -89,7 +90,8 @@ class CHGNetPotential(Potential):
     ) -> list[Calculation]:
         # CHGNet has no energy+stress task: stress comes with forces ("efs")
         task = "efs" if stress else "ef" if forces else "e"
-        results, graphs, index = build_graphs(structures, self.model.graph_converter, "CHGNet")
+        build = partial(crystal_graph, self.model.graph_converter)
+        results, graphs, index = build_graphs(structures, build, "CHGNet")
         preds = predict_in_batches(graphs, self.batch_size, lambda chunk: self._predict(chunk, task))
         for i, pred in zip(index, preds, strict=True):
             results[i] = self._to_calculation(pred, len(structures[i]))
@@ -98,7 +100,7 @@ class CHGNetPotential(Potential):
     def _predict(self, graphs: list, task: str) -> list[dict]:
         import torch
 
-        if "f" in task:  # one backward pass for forces and stress (see chgnet_forces)
+        if "f" in task:  # one backward pass for forces and stress (see chgnet_internals)
             return predict_forces(self.model, graphs, stress="s" in task)
         with torch.no_grad():
             preds = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))

@@ -33,8 +33,6 @@ from typing import Any
 from upotbo.search.cores import set_torch_threads
 
 _PR_SET_PDEATHSIG = 1
-# what helpers of the default potential import (``CHGNetPotential.worker_modules``)
-DEFAULT_HELPER_MODULES = ("torch", "chgnet.model", "upotbo.potentials.chgnet")
 _HELD: list[Any] = []  # in a worker of ``helpers_holding``: its copy of the object
 
 
