@@ -7,9 +7,11 @@ same run; the ratio; and where the main thread's wall time went (sampler / build
 describe: symmetry + JSON / storage; scoring runs in a process of its own, its busy time is reported
 apart).
 Then the sampler's share with 500 and 5000 trials of history: a random search fills a study
-to that size, and TPE resumes it for ``--measure-steps`` more trials.
+to that size, and TPE (``--history-sampler``, e.g. ``tpe+moves``) resumes it for ``--measure-steps``
+more trials.
 
     python benchmarks/throughput.py --steps 1000 --history 500,5000
+    python benchmarks/throughput.py --skip pipeline,relaxing,potentials,startup --history-sampler tpe+moves
 
 The relaxing phase (40 FIRE steps, the README's search when it was measured) runs the search with a
 rolling batch and with fixed batches side by side. Each run's potential calls are sampled as they happen
@@ -155,7 +157,8 @@ def sampler_history(potential, args, work: Path) -> list[dict]:
         ).run(size)
         copy = work / f"tpe-{size}"
         shutil.copytree(filled, copy)
-        tpe = _search(potential, copy, args, sampler="tpe", workers=args.workers[-1], resume=True)
+        sampler = args.history_sampler
+        tpe = _search(potential, copy, args, sampler=sampler, workers=args.workers[-1], resume=True)
         run = _timed_run(tpe, size + args.measure_steps)
         rows.append({"history": size, **run, "load_before": load_before, "load_after": _load()})
     return rows
@@ -323,6 +326,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", default="1,2", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--history", default="500,5000", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--history-sampler", default="tpe", help="the sampler that resumes the history")
     parser.add_argument("--measure-steps", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--relax-run-steps", type=int, default=2000)
@@ -361,13 +365,15 @@ def main() -> None:
                     f"{r['load_before'][0]}→{r['load_after'][0]} |"
                 )
         if "history" not in args.skip:
-            report["sampler_history"] = sampler_history(potential, args, work)
+            key = "sampler_history" + ("" if args.history_sampler == "tpe" else f"_{args.history_sampler}")
+            report[key] = sampler_history(potential, args, work)
             print(
-                "\n| trials in study | TPE ms per trial | sampler % | crystals/s | potential alone (/s) "
+                f"\n| trials in study | {args.history_sampler} ms per trial | sampler % | crystals/s | "
+                "potential alone (/s) "
                 "| load |"
             )
             print("| ---: | ---: | ---: | ---: | ---: | --- |")
-            for r in report["sampler_history"]:
+            for r in report[key]:
                 print(
                     f"| {r['history']} | {r['ms_per_trial']['sampler']} | {r['share_pct']['sampler']} | "
                     f"{r['crystals_per_s']} | {r['potential_alone']['structures_per_s']} | "

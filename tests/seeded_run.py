@@ -11,10 +11,18 @@ from pathlib import Path
 
 RECORDING = Path(__file__).parent / "data" / "seeded_run.json"
 # A TPE run past its random start and through several window rebuilds (relaxing, scored on a thread),
-# and a single-point run (scored in a process of its own).
+# a single-point run (scored in a process of its own), and the default sampler's children of the best.
 RUNS = {
-    "tpe_relax": dict(pool="Zr,C,N,B", nchem=2, n_init=8, steps=72, relax_steps=3, batch_size=8, seed=11),
-    "tpe_single": dict(pool="Zr,C,N,B", nchem=3, n_init=8, steps=48, relax_steps=0, batch_size=16, seed=5),
+    "tpe_relax": dict(
+        pool="Zr,C,N,B", nchem=2, n_init=8, steps=72, relax_steps=3, batch_size=8, seed=11, sampler="tpe"
+    ),
+    "tpe_single": dict(
+        pool="Zr,C,N,B", nchem=3, n_init=8, steps=48, relax_steps=0, batch_size=16, seed=5, sampler="tpe"
+    ),
+    "tpe_moves": dict(
+        pool="Zr,Ti,Nb,C,N,B", nchem=2, n_init=8, steps=64, relax_steps=3, batch_size=8, seed=3,
+        sampler="tpe+moves",
+    ),
 }
 
 

@@ -57,7 +57,9 @@ def _register_search(sub: argparse._SubParsersAction) -> None:
                    help="crystals (CIF/POSCAR) scored first, as trials the sampler learns from")
     p.add_argument("--element-scale", default="melting",
                    help="order the sampler sees elements in: melting (default) or pettifor")
-    p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
+    p.add_argument("--sampler", default=None,
+                   help="tpe+moves (default; with --formula tpe): TPE, a share of each batch children of the "
+                   "best crystals (an element swapped for a neighbour, common structure types); tpe; random")
     p.add_argument("--n-init", type=int_in(0, 10**6, "--n-init"), default=None,
                    help="random initial steps (default 200; with --formula 32)")
     p.add_argument("--steps", type=int_in(1, 10**7, "--steps"), default=2000, help="total steps (trials)")

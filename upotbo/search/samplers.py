@@ -329,11 +329,18 @@ SAMPLERS: dict[str, Callable[[int | None, int, Further, Key], optuna.samplers.Ba
 }
 
 
+WITH_MOVES = "+moves"  # a sampler name's suffix: the search adds children of its best (``moves``)
+
+
+def sampler_names() -> list[str]:
+    return [*SAMPLERS, *(f"{name}{WITH_MOVES}" for name in SAMPLERS)]
+
+
 def make_sampler(
     name: str, seed: int | None, n_init: int, further: Further = (), distinct: str = "composition"
 ) -> optuna.samplers.BaseSampler:
-    """The sampler ``name``; ``further``: (name, sign) of a Pareto search's other objectives;
-    ``distinct``: what the model keeps one trial of (``WINDOW_KEYS``)."""
-    if name not in SAMPLERS:
-        raise InputError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](seed, n_init, further, WINDOW_KEYS[distinct])
+    """The sampler ``name`` (``tpe+moves``: TPE, the search adding children); ``further``: (name, sign)
+    of a Pareto search's other objectives; ``distinct``: what the model keeps one trial of."""
+    if name not in sampler_names():
+        raise InputError(f"unknown sampler {name!r}: choose one of {', '.join(sampler_names())}")
+    return SAMPLERS[name.removesuffix(WITH_MOVES)](seed, n_init, further, WINDOW_KEYS[distinct])

@@ -44,6 +44,7 @@ from upotbo.properties.constraints import Constraint
 from upotbo.search.cores import CoreShare, available_cores
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.mirror import FinishedFront, MirrorStorage
+from upotbo.search.moves import Child, Moves, default_sampler, proposes_moves
 from upotbo.search.processes import start_helpers
 from upotbo.search.samplers import make_sampler
 from upotbo.search.scoring import Departed, RollingBatch, Scorer
@@ -62,7 +63,8 @@ STAGES = ("sampler", "build", "score", "describe", "storage")
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How candidates are drawn and scored: the sampler, its random start and seed, the in-loop
+    """How candidates are drawn and scored: the sampler (None: ``tpe+moves``, with a fixed formula
+    ``tpe``; ``upotbo.search.moves``), its random start and seed, the in-loop
     relaxation (``optimizer`` and its steps, force threshold in eV/Å, pruning margin in the property's
     unit), the potential's batch size, the crystal-building processes (0 = build in this process; None:
     0 for a rolling batch, whose potential runs in processes of its own, else one per core) and the cores the
@@ -70,7 +72,7 @@ class SearchConfig:
     a number pins torch's threads, for runs that repeat bit for bit). ``rolling=False`` relaxes in
     fixed batches instead of a rolling one (slower; kept to measure the two side by side)."""
 
-    sampler: str = "tpe"
+    sampler: str | None = None
     n_init: int = 200
     seed: int | None = 0
     relax_steps: int = 0
@@ -240,6 +242,7 @@ class Search:
         )
         for p in self.evaluator.properties:
             p.check_elements(space.pool)
+        sampler_name = config.sampler or default_sampler(space)
         settings = run_settings(
             space,
             potential,
@@ -248,7 +251,7 @@ class Search:
             config.fmax,
             prune_margin=config.prune_margin,
             optimizer=config.optimizer,
-            sampler=config.sampler,
+            sampler=sampler_name,
             n_init=config.n_init,
             seed=config.seed,
             batch_size=config.batch_size,
@@ -260,7 +263,8 @@ class Search:
         seed = _process_seed(config.seed) if access.join else config.seed
         pareto = tuple((o.name, o.sign) for o in self.objectives[1:])
         distinct = "structure" if isinstance(space, FormulaSpace) else "composition"
-        sampler = make_sampler(config.sampler, seed, config.n_init, pareto, distinct)
+        sampler = make_sampler(sampler_name, seed, config.n_init, pareto, distinct)
+        self.moves = Moves(space) if proposes_moves(sampler_name, space) else None
         self.run_dir, study = RunDirectory.start(
             out_dir, settings, access.storage, resume=access.resume, join=access.join
         )
@@ -272,7 +276,8 @@ class Search:
         self._rolling_trials: dict[int, _Ready] = {}  # in a rolling batch, by in-memory trial number
         self._sync()
         stored = {t.user_attrs.get("seed") for t in self.memory.get_trials(deepcopy=False)}
-        self.seeds = {seed.name: seed for seed in seeds}
+        # crystals to score as given, by the trial's user attr "seed" or "child", until drawn
+        self.given: dict[str, Structure] = {seed.name: seed.structure for seed in seeds}
         self._unseeded = [seed for seed in seeds if seed.name not in stored]
         if self.evaluator.observes_run:  # a resumed run's crystals are part of what it knows
             attrs = [t.user_attrs for t in self.completed()]
@@ -441,8 +446,13 @@ class Search:
             for frozen in claimed:
                 self.memory.enqueue_trial(frozen.params, skip_if_exists=False)
             seeding, self._unseeded = self._unseeded[:n_new], self._unseeded[n_new:]
-            for seed in seeding:  # asked in this order: retries, seeds, new trials
+            for seed in seeding:  # asked in this order: retries, seeds, children, new trials
                 self.memory.enqueue_trial(seed.params, user_attrs={"seed": seed.name}, skip_if_exists=False)
+            for child in self._children(n_new - len(seeding)):
+                name = f"{child.move} from {self._number(child.parent)}"
+                self.given[name] = child.structure
+                attrs = {"child": name, "parent": self._number(child.parent)}
+                self.memory.enqueue_trial(child.params, user_attrs=attrs, skip_if_exists=False)
             trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
             candidates, undrawn = self._draw(trials)
         with self.timings.stage("storage"):
@@ -457,20 +467,31 @@ class Search:
             builds = builder.submit([c for c in candidates if c is not None])
         return _Batch(trials, ids, candidates, builds)
 
+    def _children(self, slots: int) -> list[Child]:
+        """Children of the best trials for up to a share of ``slots`` (``upotbo.search.moves``), once
+        a batch has been scored; none unless the sampler is one ``+moves``."""
+        if self.moves is None or slots <= 0:
+            return []
+        trials = self.memory.get_trials(deepcopy=False)
+        if sum(t.state == TrialState.COMPLETE for t in trials) < self.config.batch_size:
+            return []
+        sign = self.objective.sign
+        return self.moves.children(trials, slots, lambda t: (_violation(t), sign * t.value, t.number))
+
     def _draw(self, trials: list[optuna.Trial]) -> tuple[list[Candidate | Structure | None], dict[int, str]]:
         """Each trial's candidate (None where none could be drawn, with the reason by trial number);
         a seed trial's is its crystal, its parameters drawn as given (the sampler draws the rest)."""
         candidates: list[Candidate | Structure | None] = []
         undrawn: dict[int, str] = {}
         for trial in trials:
-            seed = self.seeds.get(trial.user_attrs.get("seed")) if self.seeds else None
-            if seed is not None:
+            given = self.given.pop(trial.user_attrs.get("seed", trial.user_attrs.get("child")), None)
+            if given is not None:  # a seed's or a child's crystal, scored as given
                 try:
                     self.space.suggest(trial)
                 except CandidateFailed:
-                    pass  # the parameters so far are recorded; the crystal is the seed's own
-                candidates.append(seed.structure)
-                trial.set_user_attr("cell_formula", cell_formula(seed.structure))
+                    pass  # the parameters so far are recorded; the crystal is the one given
+                candidates.append(given)
+                trial.set_user_attr("cell_formula", cell_formula(given))
                 continue
             try:
                 candidates.append(self.space.suggest(trial))

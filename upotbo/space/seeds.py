@@ -96,13 +96,15 @@ def cell_formula(structure: Structure) -> str:
     return "".join(f"{s}{n}" for s, n in zip(*counts_of(structure), strict=True))
 
 
-def structure_params(structure: Structure, counts: tuple[int, ...]) -> dict[str, Any]:
+def structure_params(
+    structure: Structure, counts: tuple[int, ...], number: int | None = None
+) -> dict[str, Any]:
     """The structure parameters of a given crystal, as ``suggest_structure`` reads them: its space
     group's quantile (the nearest compatible group when the seed's own cannot host ``counts`` in its
     conventional cell, e.g. a primitive rock-salt cell), its cell's shape and volume ratio, each
-    clipped to the sampled ranges."""
+    clipped to the sampled ranges. ``number``: the crystal's space group when known (spares spglib)."""
     groups = compatible_space_groups(tuple(sorted(counts)))
-    number = spacegroup_number(structure)
+    number = number or spacegroup_number(structure)
     nearest = min(range(len(groups)), key=lambda i: (abs(groups[i] - number), groups[i]))
     weights = np.array([point_group_order(n) for n in groups], dtype=float)
     cumulative = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
