@@ -5,7 +5,7 @@ crystal graphs built with numpy.
 and once for the stress, each with ``create_graph=True`` (the model's training path, which needs second
 derivatives for its force loss). Inference needs neither: one ``torch.autograd.grad`` over positions
 and strains together gives both. On the relaxation starts of 181 paper42 crystals (batches of 16, one
-torch thread) that is 1.87x CHGNet's own rate, 39.9 -> 74.4 crystals/s (benchmarks/chgnet_forces.py);
+torch thread) that is 1.87x CHGNet's own rate, 39.9 -> 74.4 crystals/s (benchmarks/chgnet_internals.py);
 energies are identical, forces and stresses agree to float32 rounding. ``BatchedGraph.from_graphs`` and
 ``CHGNet._compute`` are used exactly as ``CHGNet.forward`` does, with the derivatives left to us.
 

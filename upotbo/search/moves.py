@@ -3,7 +3,7 @@ or put the same elements into a common structure type, the way CALYPSO, USPEX an
 children and high-throughput studies decorate prototypes.
 
 TPE learns along each parameter axis; it does not know that a strong TiC makes ZrC worth trying, nor
-that Nb and C that bind well in a random 5-atom cell may bind better still in rock salt. Two moves,
+that Nb and C that bind well in a random 5-atom cell may bind better still in rock salt. Three moves,
 each a crystal scored as given (as a seed crystal is) whose parameters are its own composition, space
 group and cell, so TPE learns from children as from its own trials:
 - **substitution**: the parent's *relaxed* crystal with one element swapped for its neighbour in the
@@ -11,7 +11,9 @@ group and cell, so TPE learns from children as from its own trials:
   Si), the cell scaled by the change in covalent volume;
 - **structure type**: the parent's elements in each common binary type (rock salt, CsCl, zincblende,
   AlB2, fluorite, ... both ways round; ``upotbo.crystal.prototypes``), or for an element alone its
-  common forms (fcc, bcc, hcp, diamond, graphite), at the parent's volume per atom.
+  common forms (fcc, bcc, hcp, diamond, graphite), at the parent's volume per atom;
+- **site substitution**: one atom of the parent's conventional cell replaced by an element up to two
+  periodic-table steps away (rock-salt ZrC -> Zr4C3O), for spaces of three or more elements.
 Once a batch has been scored, children take up to half of each batch's new trials: the best
 ``PARENTS`` distinct cell contents in turn, each crystal (cell content and space group) once.
 """
@@ -145,8 +147,13 @@ class Moves:
         types in turn (a type's primitive cell, or its conventional one where the primitive has too
         few atoms for the space's draws, e.g. one-atom bcc in a binary space)."""
         relaxed = Structure.from_dict(json.loads(parent.user_attrs["structure"]))
-        number = parent.user_attrs.get("spacegroup_number") or spacegroup_number(relaxed)
-        kinds = _substitutions(relaxed, number), _structure_types(relaxed), _site_substitutions(relaxed)
+        parent_group = parent.user_attrs.get("spacegroup_number") or spacegroup_number(relaxed)
+        conventional = cache(partial(_conventional, relaxed))  # spglib once per parent, when first needed
+        kinds = (
+            _substitutions(relaxed, conventional, parent_group),
+            _structure_types(relaxed),
+            _site_substitutions(relaxed, conventional),
+        )
         interleaved = zip_longest(*kinds)
         for move, cells, group in (made for both in interleaved for made in both if made is not None):
             for make in cells:
@@ -167,19 +174,22 @@ class Moves:
 Made = tuple[str, list[Callable[[], Structure]], int | None]
 
 
-def _substitutions(relaxed: Structure, number: int) -> Iterator[Made]:
-    """One element swapped for a periodic-table neighbour (the symmetry is the parent's)."""
+def _substitutions(
+    relaxed: Structure, conventional: Callable[[], Structure], number: int
+) -> Iterator[Made]:
+    """One element swapped for a periodic-table neighbour (the symmetry is the parent's), in the
+    parent's cell or its conventional one (more atoms, for a space drawing more elements)."""
     elements = sorted({site.specie.symbol for site in relaxed})
     for symbol in elements:
         for other in sorted(periodic_neighbours(symbol) - set(elements)):
-            cells = [partial(_swapped, relaxed, symbol, other, big) for big in (False, True)]
+            cells = [partial(_swapped, source, symbol, other) for source in (lambda: relaxed, conventional)]
             yield f"{symbol}->{other}", cells, number
 
 
-def _swapped(relaxed: Structure, symbol: str, other: str, conventional: bool = False) -> Structure:
-    """``relaxed`` (or its conventional cell: more atoms, for a space drawing more elements) with
-    ``symbol`` replaced by ``other``, scaled by the change in covalent volume."""
-    structure = _conventional(relaxed) if conventional else relaxed.copy()
+def _swapped(source: Callable[[], Structure], symbol: str, other: str) -> Structure:
+    """A copy of ``source()`` with ``symbol`` replaced by ``other``, scaled by the change in covalent
+    volume."""
+    structure = source().copy()
     volume = structure.volume
     before = covalent_volume(structure)
     structure.replace_species({symbol: other})
@@ -188,16 +198,17 @@ def _swapped(relaxed: Structure, symbol: str, other: str, conventional: bool = F
 
 
 def _conventional(structure: Structure) -> Structure:
-    """The conventional standard cell (the cell itself where spglib cannot analyse it)."""
+    """The conventional standard cell (the cell itself where spglib cannot analyse it); callers copy
+    it before changing it."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
         return SpacegroupAnalyzer(structure, symprec=SYMPREC).get_conventional_standard_structure()
     except Exception:
-        return structure.copy()
+        return structure
 
 
-def _site_substitutions(relaxed: Structure) -> Iterator[Made]:
+def _site_substitutions(relaxed: Structure, conventional: Callable[[], Structure]) -> Iterator[Made]:
     """One atom of the parent's conventional cell (one per symmetry orbit) replaced by an element up to
     two steps away in the periodic table: ordered ternaries of a binary (rock-salt ZrC -> Zr4C3O),
     quaternaries of a ternary. Parents of one element are left to the other moves."""
@@ -206,7 +217,7 @@ def _site_substitutions(relaxed: Structure) -> Iterator[Made]:
         return
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    cell = _conventional(relaxed)
+    cell = conventional()
     try:
         orbits = SpacegroupAnalyzer(cell, symprec=SYMPREC).get_symmetrized_structure().equivalent_indices
     except Exception:  # spglib cannot analyse the cell: no site moves from it

@@ -449,9 +449,10 @@ class Search:
             for seed in seeding:  # asked in this order: retries, seeds, children, new trials
                 self.memory.enqueue_trial(seed.params, user_attrs={"seed": seed.name}, skip_if_exists=False)
             for child in self._children(n_new - len(seeding)):
-                name = f"{child.move} from {self._number(child.parent)}"
+                parent = self._number(child.parent)
+                name = f"{child.move} from {parent}"
                 self.given[name] = child.structure
-                attrs = {"child": name, "parent": self._number(child.parent)}
+                attrs = {"child": name, "parent": parent}
                 self.memory.enqueue_trial(child.params, user_attrs=attrs, skip_if_exists=False)
             trials = [self.memory.ask() for _ in range(len(claimed) + n_new)]
             candidates, undrawn = self._draw(trials)
@@ -470,12 +471,10 @@ class Search:
     def _children(self, slots: int) -> list[Child]:
         """Children of the best trials for up to a share of ``slots`` (``upotbo.search.moves``), once
         a batch has been scored; none unless the sampler is one ``+moves``."""
-        if self.moves is None or slots <= 0:
-            return []
-        trials = self.memory.get_trials(deepcopy=False)
-        if sum(t.state == TrialState.COMPLETE for t in trials) < self.config.batch_size:
+        if self.moves is None or slots <= 0 or self._tallied()[1] < self.config.batch_size:
             return []
         sign = self.objective.sign
+        trials = self.memory.get_trials(deepcopy=False)
         return self.moves.children(trials, slots, lambda t: (_violation(t), sign * t.value, t.number))
 
     def _draw(self, trials: list[optuna.Trial]) -> tuple[list[Candidate | Structure | None], dict[int, str]]:
