@@ -23,6 +23,15 @@ def test_break_symmetry_is_small_deterministic_and_breaks_the_cubic_cell():
     assert moved.get_space_group_info(symprec=0.01)[1] < 221
 
 
+def test_exact_crystals_start_where_they_are(chgnet):
+    """A move's child is relaxed from its own crystal; any other from a broken-symmetry copy."""
+    a, b = cscl("Zr", 2.95), cscl("Nb", 2.9)
+    starts = Evaluator(chgnet, CohesiveEnergy(), relax_steps=5).start([a, b], exact={1})
+    assert starts[1] == b
+    assert not np.allclose(starts[0].lattice.matrix, a.lattice.matrix)
+    assert Evaluator(chgnet, CohesiveEnergy(), relax_steps=0).start([a, b]) == [a, b]
+
+
 def test_cscl_start_relaxes_to_rock_salt_only_when_symmetry_is_broken(chgnet):
     """CsCl-type ZrC is a symmetric saddle (-6.86 eV/atom); broken, it relaxes to rock salt (-7.88)."""
     prop = CohesiveEnergy()

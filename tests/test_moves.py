@@ -13,8 +13,11 @@ from pymatgen.core import Lattice, Structure
 
 from upotbo.crystal.prototypes import prototype_name
 from upotbo.errors import InputError
+from upotbo.properties import CohesiveEnergy
+from upotbo.search import Search, SearchConfig
 from upotbo.search.moves import Moves, periodic_neighbours, proposes_moves
 from upotbo.search.samplers import make_sampler
+from upotbo.search.scoring import RollingBatch
 from upotbo.space.formula import FormulaSpace
 from upotbo.space.seeds import cell_formula, spacegroup_number
 from upotbo.space.space import SearchSpace
@@ -120,6 +123,26 @@ def test_search_proposes_children(tmp_path):
         if "->" in move:  # a substitution: the parent's elements, one swapped
             old, new = move.split("->")
             assert old in parent.user_attrs["cell_formula"] and new in child.user_attrs["cell_formula"]
+
+
+def test_children_relax_from_their_own_crystal(chgnet, tmp_path, monkeypatch):
+    """In a real relaxing search, exactly the children join the rolling batch unperturbed."""
+    joined: dict[int, bool] = {}
+    add = RollingBatch.add
+
+    def spy(self, key, structure, exact=False):
+        joined[key] = exact
+        add(self, key, structure, exact)
+
+    monkeypatch.setattr(RollingBatch, "add", spy)
+    space = SearchSpace.create("Zr,Ti,Nb,C,N", 2, 2)
+    config = SearchConfig(n_init=8, batch_size=8, relax_steps=3, sampler="tpe+moves", seed=1, threads=1)
+    search = Search(space, chgnet, CohesiveEnergy(), tmp_path / "run", config)
+    search.run(40)
+    trials = {t.number: t for t in search.memory.get_trials(deepcopy=False)}  # the batch's keys
+    children = {n for n in joined if "child" in trials[n].user_attrs}
+    assert children and len(children) < len(joined)
+    assert {n for n, exact in joined.items() if exact} == children
 
 
 def test_formula_search_refuses_moves(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,10 +125,16 @@ class Evaluator:
             and not self.objectives
         )
 
-    def start(self, structures: Sequence[Structure]) -> list[Structure]:
-        """Where each crystal's relaxation starts (``break_symmetry``, when relaxing and perturbing)."""
+    def start(self, structures: Sequence[Structure], exact: Collection[int] = ()) -> list[Structure]:
+        """Where each crystal's relaxation starts (``break_symmetry``, when relaxing and perturbing).
+
+        ``exact``: the indices of crystals relaxed from where they are, a move's children: a child is
+        its parent's relaxed crystal changed by one move, and its space group is the move's proposal
+        (rock-salt NbC from rock-salt ZrC). Perturbed, children took 11.9 BFGS steps each against 5.8
+        for random draws, and the README's search 29 % more potential calls to its target.
+        """
         if self.relax_steps > 0 and self.perturb:
-            return [break_symmetry(s) for s in structures]
+            return [s if i in exact else break_symmetry(s) for i, s in enumerate(structures)]
         return list(structures)
 
     def stopper(
@@ -173,10 +179,12 @@ class Evaluator:
         structures: Sequence[Structure],
         best: float | None = None,
         cancelled: Callable[[], bool] | None = None,
+        exact: Collection[int] = (),
     ) -> list[Scored]:
         """Score a batch; ``best`` (the best value known so far) enables pruning; once ``cancelled()``
-        is true, every relaxation stops at its next step (the batch is being abandoned)."""
-        starts = self.start(structures)
+        is true, every relaxation stops at its next step (the batch is being abandoned); ``exact``:
+        as in ``start``."""
+        starts = self.start(structures, exact)
         stop = self.stopper(starts, best, cancelled)
         relaxed = relax_batch(
             self.potential, starts, self.relax_steps, self.fmax, stop=stop, optimizer=self.optimizer

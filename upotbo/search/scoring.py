@@ -20,7 +20,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -69,18 +69,26 @@ class Scorer:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(
-        self, structures: list[Structure], best: float | None, known: list[dict], cores: int = 1
+        self,
+        structures: list[Structure],
+        best: float | None,
+        known: list[dict],
+        cores: int = 1,
+        exact: Collection[int] = (),
     ) -> Future:
-        """Score ``structures`` (``best``: the best value so far, for pruning relaxations) on ``cores``.
+        """Score ``structures`` (``best``: the best value so far, for pruning relaxations; ``exact``:
+        ``Evaluator.start``'s) on ``cores``.
 
         A scoring process leaves one of them to the main thread's sampler and the build workers.
         """
         assert self._pool is not None, "use Scorer as a context manager"
         if self.in_process:
-            return self._pool.submit(_score_installed, structures, best, known, max(1, cores - 1))
+            return self._pool.submit(_score_installed, structures, best, known, max(1, cores - 1), exact)
         set_torch_threads(cores)
         cancelled = self._cancel.is_set
-        return self._pool.submit(score_and_describe, self.evaluator, structures, best, known, cancelled)
+        return self._pool.submit(
+            score_and_describe, self.evaluator, structures, best, known, cancelled, exact
+        )
 
     def step(self, batch: RollingBatch, best: float | None, cores: int | None = 1) -> Future:
         """One step of a rolling batch, on the scorer's thread (a ``Future`` of ``Departed``);
@@ -92,10 +100,10 @@ class Scorer:
 
 
 def _score_installed(
-    structures: list[Structure], best: float | None, known: list[dict], threads: int
+    structures: list[Structure], best: float | None, known: list[dict], threads: int, exact: Collection[int]
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
     set_torch_threads(threads)
-    return score_and_describe(held(), structures, best, known)
+    return score_and_describe(held(), structures, best, known, exact=exact)
 
 
 def score_and_describe(
@@ -104,6 +112,7 @@ def score_and_describe(
     best: float | None,
     known: list[dict],
     cancelled: Callable[[], bool] | None = None,
+    exact: Collection[int] = (),
 ) -> tuple[list[Scored], list[dict[str, Any]], float]:
     """The scorer's job: scores, the stored description of each crystal, busy seconds.
 
@@ -111,7 +120,7 @@ def score_and_describe(
     built one), or empty dicts to describe the scored (relaxed) crystal here.
     """
     t0 = time.perf_counter()
-    scored = evaluator.score(structures, best=best, cancelled=cancelled)
+    scored = evaluator.score(structures, best=best, cancelled=cancelled, exact=exact)
     return scored, describe(scored, known), time.perf_counter() - t0
 
 
@@ -171,8 +180,9 @@ class RollingBatch:
     def __len__(self) -> int:
         return len(self.pool)
 
-    def add(self, key: Hashable, structure: Structure) -> None:
-        self.starts[key] = self.evaluator.start([structure])[0]
+    def add(self, key: Hashable, structure: Structure, exact: bool = False) -> None:
+        """A crystal joins at the next step (``exact``: relaxed from where it is, ``Evaluator.start``)."""
+        self.starts[key] = self.evaluator.start([structure], (0,) if exact else ())[0]
         self.busy[key] = 0.0
         self.pool.add(key, self.starts[key])
 

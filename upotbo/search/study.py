@@ -393,7 +393,7 @@ class Search:
                 stop = out_of_time or reached is not None
                 while len(rolling) < size and ready:
                     joining = ready.popleft()
-                    rolling.add(joining.trial.number, joining.structure)
+                    rolling.add(joining.trial.number, joining.structure, exact=joining.child)
                     self._rolling_trials[joining.trial.number] = joining
                 stepping = None
                 if rolling:
@@ -529,6 +529,7 @@ class Search:
                 best.value if best else None,
                 [c.described for c in scoring.crystals],
                 self.cores.threads(),
+                exact=[i for i, c in enumerate(scoring.crystals) if c.child],
             )
         return scoring
 
@@ -768,6 +769,11 @@ class _Ready:
     structure: Structure
     build_seconds: float
     described: dict[str, Any]  # by the build workers (single points), else empty
+
+    @property
+    def child(self) -> bool:
+        """A move's child: relaxed from where it is (``Evaluator.start``)."""
+        return "child" in self.trial.user_attrs
 
 
 @dataclass
