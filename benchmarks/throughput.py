@@ -13,7 +13,7 @@ more trials.
     python benchmarks/throughput.py --steps 1000 --history 500,5000
     python benchmarks/throughput.py --skip pipeline,relaxing,potentials,startup --history-sampler tpe+moves
 
-The relaxing phase (40 FIRE steps, the README's search when it was measured) runs the search with a
+The relaxing phase (the README's search: 20 BFGS steps, the default sampler) runs the search with a
 rolling batch and with fixed batches side by side. Each run's potential calls are sampled as they happen
 (512 forces + stress and 512 energy-only evaluations, reservoir-sampled, and their counts); the
 potential alone then evaluates those samples in batches of ``--relax-batch`` on the same processes (one
@@ -250,8 +250,8 @@ def relaxing(potential, args, work: Path) -> dict:
         load_before = _load()
         _Sample.reset(args.seed)
         space = SearchSpace.create(args.pool, 2, 5)
-        config = SearchConfig(
-            relax_steps=40, optimizer="fire", batch_size=args.relax_batch, seed=args.seed, rolling=rolling
+        config = SearchConfig(  # the README's search: 20 BFGS steps, the default sampler
+            relax_steps=20, optimizer="bfgs", batch_size=args.relax_batch, seed=args.seed, rolling=rolling
         )
         scored = potential if rolling else _Recorded(potential)
         result = Search(space, scored, CohesiveEnergy(), work / f"relax-{rolling}", config).run(
