@@ -49,11 +49,12 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from upotbo.cells import SYMPREC, standard_cells
-from upotbo.crystal.prototypes import prototype_name, same_crystal
+from upotbo.crystal.prototypes import first_distinct, prototype_name, same_crystal
+from upotbo.errors import InputError
 from upotbo.properties import CohesiveEnergy
 from upotbo.report import best_per_composition, ranked
 from upotbo.space import SearchSpace
-from upotbo.space.seeds import cell_formula
+from upotbo.space.seeds import cell_formula, counts_of
 from upotbo.storage import Objective, Record, RunDirectory, completed_records
 from upotbo.storage.run_record import describe_crystal, is_step
 
@@ -85,9 +86,12 @@ class Substituted:
 
 
 def fits(structure: Structure, space: SearchSpace) -> bool:
-    """Whether the space could draw this cell: atoms per cell and atoms of each element."""
-    counts = structure.composition.as_dict().values()
-    return len(structure) <= space.max_atoms and max(counts) <= space.nchem
+    """Whether the space could draw this cell (the space's own check of a seed crystal)."""
+    try:
+        space.seed_composition(*counts_of(structure))
+    except InputError:
+        return False
+    return True
 
 
 def binary_parents(run_dir: str | Path, n: int, space: SearchSpace) -> list[Parent]:
@@ -163,12 +167,7 @@ def substitutions(parent: Parent, pool: Sequence[str], space: SearchSpace) -> tu
 def deduplicate(crystals: list[Substituted]) -> list[Substituted]:
     """Drop crystals that are the same as an earlier one (reduced formula + StructureMatcher, any
     cell, scale or origin): NbZrC2 comes from rock-salt NbC and from rock-salt ZrC alike."""
-    kept: dict[str, list[Substituted]] = {}
-    for c in crystals:
-        group = kept.setdefault(c.structure.composition.reduced_formula, [])
-        if not any(same_crystal(c.structure, other.structure) for other in group):
-            group.append(c)
-    return [c for group in kept.values() for c in group]
+    return [group[0] for group in first_distinct(crystals, lambda c: c.structure, len(crystals))]
 
 
 # -- relaxation -------------------------------------------------------------------------------------
