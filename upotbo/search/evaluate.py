@@ -131,7 +131,8 @@ class Evaluator:
         ``exact``: the indices of crystals relaxed from where they are, a move's children: a child is
         its parent's relaxed crystal changed by one move, and its space group is the move's proposal
         (rock-salt NbC from rock-salt ZrC). Perturbed, children took 11.9 BFGS steps each against 5.8
-        for random draws, and 10 time-to-target runs needed 29 % more potential calls (median).
+        for random draws, and 10 time-to-target runs needed 42 % more potential calls (medians 2,385.5
+        vs 1,682).
         """
         if self.relax_steps > 0 and self.perturb:
             return [s if i in exact else break_symmetry(s) for i, s in enumerate(structures)]
