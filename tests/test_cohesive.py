@@ -64,6 +64,19 @@ def test_reference_shifts():
     assert RawPBE().pbe_shift_per_atom(Composition("ZrN")) == 0.0
 
 
+def test_mp2020_corrects_anions_of_the_listed_elements_only():
+    """The shortcut for crystals without an anion MP2020 corrects: the list is pymatgen's, and
+    pymatgen's own answer for such crystals is no anion correction."""
+    from upotbo.potentials.reference import _MP2020_ANIONS, _compatibility, _mp2020_anion_shift
+
+    oxygen = {"oxide", "peroxide", "superoxide", "ozonide"}
+    assert set(_compatibility().comp_correction) - oxygen | {"O"} == _MP2020_ANIONS
+    for formula in ("ZrC", "NbC", "Cu3Au", "TiB2", "Nb2C", "Zr4C3"):
+        reduced = tuple(sorted(Composition(formula).reduced_composition.as_dict().items()))
+        assert _mp2020_anion_shift(reduced) == 0.0
+        assert MP2020Corrected().pbe_shift_per_atom(Composition(formula)) == 0.0
+
+
 def test_isolated_atom_table_ships_with_source():
     table = isolated_atom_energies()
     assert table["Zr"] == pytest.approx(-2.28579303)

@@ -98,6 +98,8 @@ def test_potential_processes_give_the_potential_s_values(chgnet):
         there = split_up.calculate(crystals, forces=True, stress=True)
         energies = split_up.calculate(crystals)
         alone = split_up.calculate(crystals[:1])  # one crystal goes to a worker too
+        flags = [True, False, True, False, False]
+        mixed = split_up.calculate_mixed(crystals, flags, stress=True)  # one round trip
         threads = {split_up._pool.submit(_torch_threads).result() for _ in range(4)}  # type: ignore[union-attr]
     assert not multiprocessing.active_children()
     assert threads == {1}, "one torch thread per potential process (two at 2 each ran 10-100x slower)"
@@ -108,6 +110,16 @@ def test_potential_processes_give_the_potential_s_values(chgnet):
             assert b.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
             assert e.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
             assert np.allclose(b.forces, a.forces, atol=1e-3) and np.allclose(b.stress, a.stress, atol=1e-2)
+    for a, m, wanted, crystal in zip(here, mixed, flags, crystals, strict=True):
+        assert m.ok == a.ok
+        if m.ok:  # each crystal gets what it asked for: its energy, and its forces and stress if flagged
+            assert m.energy == pytest.approx(a.energy, abs=1e-4 * len(crystal))
+            assert (m.forces is not None, m.stress is not None) == (wanted, wanted)
+            if wanted:
+                assert np.allclose(m.forces, a.forces, atol=1e-3)
+    in_process = chgnet.calculate_mixed(crystals, flags, stress=True)
+    asked = [f for f, c in zip(flags, here, strict=True) if c.ok]
+    assert [c.forces is not None for c in in_process if c.ok] == asked
 
 
 def _torch_threads() -> int:
@@ -144,6 +156,11 @@ def test_split_balances_cost_and_depends_on_the_batch_alone():
     assert abs(loads[0] - loads[1]) <= max(cost(c) for c in crystals)
     assert split(crystals, 2) == groups and cost(crystals[0]) > cost(crystals[-1])
     assert split(crystals[:1], 2) == [[0]]
+    # a crystal asked for its energy alone weighs less: two dense ones on energy alone share a
+    # process, against the lighter one with forces
+    pair = [rocksalt("Zr", "C", 4.0), rocksalt("Zr", "C", 4.0), rocksalt("Zr", "C", 4.8)]
+    assert split(pair, 2) == [[0, 2], [1]]
+    assert split(pair, 2, [0.3, 0.3, 1.0]) == [[2], [0, 1]]
 
 
 def _run(potential, out, rolling: bool):
@@ -170,3 +187,30 @@ def test_a_rolling_batch_keeps_the_potential_busy(chgnet, tmp_path):
     assert mean[True] > 1.3 * mean[False], mean
     stored = load_existing(local_url(tmp_path / "True")).trials
     assert len(stored) == 48 and len({t.number for t in stored}) == 48
+
+
+def test_two_lanes_take_turns_at_the_potential_processes(chgnet, tmp_path, monkeypatch):
+    """With the potential in two processes, the relaxations are split in two rolling batches that are
+    stepped in turn (one computed while the other's optimizer steps run here), each at most half of
+    ``batch_size``, and every crystal asked is stored."""
+    from upotbo.search import scoring, study
+
+    steps: list[tuple[int, int]] = []
+    step = scoring.Scorer.step
+
+    def spy(self, batch, best, cores=1):
+        steps.append((id(batch), len(batch)))
+        return step(self, batch, best, cores)
+
+    monkeypatch.setattr(scoring.Scorer, "step", spy)
+    space = SearchSpace.create("Zr,C,N,B", 2, 3)
+    config = SearchConfig(n_init=8, relax_steps=6, batch_size=8, seed=4, threads=2)
+    result = Search(space, chgnet, CohesiveEnergy(), tmp_path, config).run(32)
+    assert result.steps == 32
+    assert len({lane for lane, _ in steps}) == study.LANES == 2
+    assert max(size for _, size in steps) <= 4
+    middle = steps[1:-4]  # alternation, but at the start (one lane filled first) and the drained end
+    turns = sum(a[0] != b[0] for a, b in zip(middle, middle[1:], strict=False))
+    assert turns >= 0.8 * (len(middle) - 1), steps
+    stored = load_existing(local_url(tmp_path)).trials
+    assert len(stored) == 32 and not multiprocessing.active_children()

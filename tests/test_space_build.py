@@ -159,3 +159,33 @@ def test_build_rejects_overlap_and_squeezes_vacuum():
     check_vacuum(squeezed)
     assert squeezed.lattice.c < 0.6 * squeezed.lattice.a * 3.0
     assert squeezed.composition.reduced_formula == "ZrC"
+
+
+def test_prototypes_hold_pymatgen_s_crystals(monkeypatch):
+    """``from_spacegroup`` (ASE's tables) builds the same sites as pymatgen's
+    ``Structure.from_spacegroup`` for every prototype written as a space group and its orbits."""
+    from upotbo.crystal import prototypes as module
+
+    built = []
+    proto = module._proto
+
+    def spy(name, sg, lattice, species, coords, nn_volume=0.0):
+        built.append((name, sg, lattice, species, coords))
+        return proto(name, sg, lattice, species, coords, nn_volume)
+
+    monkeypatch.setattr(module, "_proto", spy)
+    module.prototypes.cache_clear()
+    try:
+        module.prototypes()
+    finally:
+        module.prototypes.cache_clear()
+    assert len(built) >= 20
+
+    def sites(structure: Structure) -> list[tuple[str, tuple[float, ...]]]:
+        return sorted((s.species_string, tuple(np.round(s.frac_coords % 1.0, 6) % 1.0)) for s in structure)
+
+    for name, sg, lattice, species, coords in built:
+        ours = module.from_spacegroup(sg, lattice, species, coords)
+        theirs = Structure.from_spacegroup(sg, lattice, species, coords)
+        assert np.allclose(ours.lattice.matrix, theirs.lattice.matrix), name
+        assert sites(ours) == sites(theirs), name

@@ -38,6 +38,10 @@ def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
         "--holdout", type=finite_float("--holdout", "non-negative", f"use {holdout:g}"),
         default=holdout, help=f"share of the labels never trained on (default {holdout:g})",
     )  # fmt: skip
+    p.add_argument(
+        "--stress-weight", type=finite_float("--stress-weight", "non-negative", "the default is 0.1"),
+        default=0.1, help="weight of the stress term in the loss (default 0.1; 0: energies and forces)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base", default="0.3.0", help="CHGNet version or model file to start from")
 
@@ -57,6 +61,7 @@ def training_from(args: argparse.Namespace):  # noqa: ANN201 - FineTuneSettings,
         holdout=args.holdout,
         seed=args.seed,
         base=args.base,
+        stress_weight=args.stress_weight,
     )
 
 

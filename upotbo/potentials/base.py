@@ -56,6 +56,21 @@ class Potential(ABC):
     ) -> list[Calculation]:
         """Score a batch; see the module docstring for units and failure semantics."""
 
+    def calculate_mixed(
+        self, structures: Sequence[Structure], forces: Sequence[bool], stress: bool = False
+    ) -> list[Calculation]:
+        """Score a batch in which only the crystals flagged in ``forces`` need forces (and ``stress``):
+        two calls here; a potential in other processes makes them one round trip."""
+        wanted = [i for i, f in enumerate(forces) if f]
+        alone = [i for i, f in enumerate(forces) if not f]
+        out: list[Calculation | None] = [None] * len(structures)
+        for group, more in ((alone, False), (wanted, True)):
+            if group:
+                calcs = self.calculate([structures[i] for i in group], forces=more, stress=more and stress)
+                for i, calc in zip(group, calcs, strict=True):
+                    out[i] = calc
+        return out  # type: ignore[return-value]
+
     def energies(self, structures: Sequence[Structure]) -> np.ndarray:
         """Total energies (eV per cell); NaN where a structure failed."""
         return np.array([c.energy if c.ok else math.nan for c in self.calculate(structures)])

@@ -19,6 +19,9 @@ from upotbo.errors import CandidateFailed
 # MP2020 treats oxides and fluorides of these metals with GGA+U (values from MP's MPRelaxSet).
 _MP_U_VALUES = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2, "V": 3.25, "W": 6.2}
 _MP_U_ANIONS = {"O", "F"}
+# the elements MP2020 corrects as anions (oxide, peroxide, ... all under O): a crystal with none of
+# them has no anion correction, and pymatgen's oxidation-state guess (~1.5 ms) is skipped
+_MP2020_ANIONS = frozenset({"O", "S", "Se", "Te", "N", "F", "Cl", "Br", "I", "H", "Si", "Sb"})
 
 
 class EnergyReference(ABC):
@@ -53,6 +56,8 @@ class MP2020Corrected(EnergyReference):
     name = "mp2020"
 
     def pbe_shift_per_atom(self, composition: Composition) -> float:
+        if _MP2020_ANIONS.isdisjoint(el.symbol for el in composition.elements):
+            return 0.0
         return _mp2020_anion_shift(tuple(sorted(composition.reduced_composition.as_dict().items())))
 
     def warm(self) -> None:

@@ -128,19 +128,34 @@ class RelaxPool:
     def step(
         self, stop: Callable[[Hashable, int, float], bool] | None = None
     ) -> list[tuple[Hashable, Relaxation]]:
-        """One potential call on every crystal in the pool, one FIRE step for those that go on;
-        returns the crystals that finished (converged, failed, out of steps or ``stop``-ped)."""
+        """One potential call on every crystal in the pool, one optimizer step for those that go on;
+        returns the crystals that finished (converged, failed, out of steps or ``stop``-ped).
+
+        With ``energy_first``, the crystals that just joined get their energy alone in the same call
+        (``Potential.calculate_mixed``: one round trip to the potential's processes, not two), and
+        those ``stop`` does not end take their first forces at the next step."""
         moving = self.steps > 0
-        done = self._screen(stop) if self.energy_first and moving and stop is not None else []
+        screening = self.energy_first and moving and stop is not None
         keys = list(self._active)
+        new = {k for k in keys if screening and self._active[k].step == 0 and not self._active[k].screened}
         self.evaluations += len(keys)
-        calcs = self.potential.calculate(
-            [AseAtomsAdaptor.get_structure(self._active[k].atoms) for k in keys],
-            forces=moving,
-            stress=moving and self.relax_cell,
-        )
+        structures = [
+            self._active[k].start if k in new else AseAtomsAdaptor.get_structure(self._active[k].atoms)
+            for k in keys
+        ]
+        forces = [moving and k not in new for k in keys]
+        calcs = self.potential.calculate_mixed(structures, forces, stress=moving and self.relax_cell)
+        done: list[tuple[Hashable, Relaxation]] = []
         for key, calc in zip(keys, calcs, strict=True):
             r = self._active[key]
+            if key in new:
+                if not calc.ok:
+                    done.append((key, Relaxation(r.start, math.nan, math.nan, 0, False, calc.error)))
+                elif stop(key, 0, calc.energy):  # type: ignore[misc]
+                    done.append((key, Relaxation(r.start, calc.energy, calc.energy, 0, False)))
+                else:
+                    r.screened = True
+                continue
             if not calc.ok:
                 done.append((key, Relaxation(r.start, math.nan, r.initial_energy, r.step, False, calc.error)))
                 continue
@@ -160,26 +175,6 @@ class RelaxPool:
                 r.screened = False
         for key, _ in done:
             self._active.pop(key, None)
-        return done
-
-    def _screen(self, stop: Callable[[Hashable, int, float], bool]) -> list[tuple[Hashable, Relaxation]]:
-        """Energies alone of the crystals that just joined; those ``stop`` ends leave the pool now."""
-        new = [k for k, r in self._active.items() if r.step == 0 and not r.screened]
-        if not new:
-            return []
-        self.evaluations += len(new)
-        calcs = self.potential.calculate([self._active[k].start for k in new])
-        done = []
-        for key, calc in zip(new, calcs, strict=True):
-            r = self._active[key]
-            if not calc.ok:
-                done.append((key, Relaxation(r.start, math.nan, math.nan, 0, False, calc.error)))
-            elif stop(key, 0, calc.energy):
-                done.append((key, Relaxation(r.start, calc.energy, calc.energy, 0, False)))
-            else:
-                r.screened = True
-        for key, _ in done:
-            del self._active[key]
         return done
 
 

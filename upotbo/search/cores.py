@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from upotbo.errors import InputError
@@ -61,6 +62,18 @@ def set_torch_threads(threads: int) -> None:
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """NumPy's BLAS on one thread in this process while the potential runs in processes of its own.
+
+    The main process's BLAS calls are small (a 33 x 33 ``eigh`` per BFGS step, 3 x 3 lattice algebra),
+    and OpenBLAS's other threads spin after each one: 35 s of CPU in the README's search, on the cores
+    the potential's processes need (main process 70 s of CPU, 34 s with one BLAS thread).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
 
 
 class CoreShare:

@@ -38,8 +38,8 @@ from upotbo.storage.run_record import describe_crystal, scored_attrs
 class Scorer:
     """``submit`` a batch, get a ``Future`` of (scores, descriptions, busy seconds). A context manager."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        self.evaluator = evaluator
+    def __init__(self, evaluator: Evaluator, threads: int = 1) -> None:
+        self.evaluator, self.threads = evaluator, threads  # threads: rolling batches stepped at once
         self.in_process = False
         self._pool: Executor | None = None
         self._cancel = threading.Event()  # a scoring thread's relaxations stop at their next step
@@ -52,7 +52,7 @@ class Scorer:
             except Exception:  # not picklable: score on a thread of this process
                 payload = None
         if payload is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="upotbo-score")
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="upotbo-score")
             return self
         self._pool = helpers_holding(1, payload)
         self.in_process = True

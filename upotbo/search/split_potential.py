@@ -29,10 +29,13 @@ def cost(structure: Structure) -> float:
     return len(structure) / per_atom**2
 
 
-def split(structures: Sequence[Structure], parts: int) -> list[list[int]]:
+def split(
+    structures: Sequence[Structure], parts: int, weights: Sequence[float] | None = None
+) -> list[list[int]]:
     """Indices of ``structures`` in ``parts`` groups of about equal cost (largest first, to the
-    lightest group: deterministic, ties by index)."""
-    costs = [cost(s) for s in structures]
+    lightest group: deterministic, ties by index); ``weights`` scale each crystal's cost."""
+    weights = [1.0] * len(structures) if weights is None else weights
+    costs = [cost(s) * w for s, w in zip(structures, weights, strict=True)]
     groups: list[list[int]] = [[] for _ in range(parts)]
     load = [0.0] * parts
     for i in sorted(range(len(structures)), key=lambda i: (-costs[i], i)):
@@ -40,6 +43,9 @@ def split(structures: Sequence[Structure], parts: int) -> list[list[int]]:
         groups[k].append(i)
         load[k] += costs[i]
     return [sorted(g) for g in groups if g]
+
+
+ENERGY_WEIGHT = 0.5  # a crystal's cost without forces, relative to with forces and stress
 
 
 class PotentialProcesses(Potential):
@@ -84,11 +90,23 @@ class PotentialProcesses(Potential):
     ) -> list[Calculation]:
         if self._pool is None:  # a single crystal too goes to a worker: this process never loads the model
             return self.potential.calculate(structures, forces=forces, stress=stress)
-        groups = split(structures, self.processes)
+        return self.calculate_mixed(structures, [forces] * len(structures), stress)
+
+    def calculate_mixed(
+        self, structures: Sequence[Structure], forces: Sequence[bool], stress: bool = False
+    ) -> list[Calculation]:
+        """One round trip: each process gets its share of both kinds (a crystal's energy alone
+        weighs half of its energy with forces and stress, CHGNet on a paper42 search's crystals)."""
+        if self._pool is None:
+            return self.potential.calculate_mixed(structures, forces, stress)
+        groups = split(structures, self.processes, [1.0 if f else ENERGY_WEIGHT for f in forces])
         out: list[Calculation | None] = [None] * len(structures)
         try:
             futures = [
-                self._pool.submit(_calculate, [structures[i] for i in g], forces, stress) for g in groups
+                self._pool.submit(
+                    _calculate, [structures[i] for i in g], [forces[i] for i in g], stress
+                )
+                for g in groups
             ]
             for group, future in zip(groups, futures, strict=True):
                 for i, calc in zip(group, future.result(), strict=True):
@@ -102,5 +120,7 @@ class PotentialProcesses(Potential):
         return out  # type: ignore[return-value]
 
 
-def _calculate(structures: list[Structure], forces: bool, stress: bool) -> list[Calculation]:
-    return held().calculate(structures, forces=forces, stress=stress)
+def _calculate(structures: list[Structure], forces: bool | list[bool], stress: bool) -> list[Calculation]:
+    if isinstance(forces, bool):
+        return held().calculate(structures, forces=forces, stress=stress)
+    return held().calculate_mixed(structures, forces, stress)

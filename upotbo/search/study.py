@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from upotbo.potentials.base import Potential
 from upotbo.properties import check_objectives
 from upotbo.properties.base import Property
 from upotbo.properties.constraints import Constraint
-from upotbo.search.cores import CoreShare, available_cores
+from upotbo.search.cores import CoreShare, available_cores, one_blas_thread
 from upotbo.search.evaluate import Evaluator, Scored
 from upotbo.search.mirror import FinishedFront, MirrorStorage
 from upotbo.search.moves import Child, Moves, default_sampler, proposes_moves
@@ -59,6 +59,7 @@ from upotbo.storage.run_record import FailStage, Objective, RunDirectory, is_ste
 # Main-thread wall time per stage ("score": waiting for the scorer) and, apart, the scorer's own busy
 # time ("score_busy", overlapping the sampler and the build workers).
 STAGES = ("sampler", "build", "score", "describe", "storage")
+LANES = 2  # rolling batches taking turns at the potential's processes (``Search._irun_rolling``)
 
 
 @dataclass(frozen=True)
@@ -369,10 +370,16 @@ class Search:
     def _irun_rolling(
         self, steps: int, target: float | None, timeout: float | None
     ) -> Generator[Progress, None, SearchResult]:
-        """Step by step of a ``RollingBatch`` of ``batch_size`` relaxations: while the potential takes a
-        step, the sampler asks for the places freed before it (keeping ``batch_size // 2`` built
+        """Step by step of ``batch_size`` relaxations in ``RollingBatch``-es: while the potential takes
+        a step, the sampler asks for the places freed before it (keeping ``batch_size // 2`` built
         crystals in reserve) and the builders build them; they join at the next step. Asks and joins
         follow counts of finished crystals, never the clock: same seed and settings, same run.
+
+        With the potential in processes of its own, the relaxations are split in two batches (lanes)
+        taking turns: while one's forces are computed, the other's optimizer steps, pruning and
+        descriptions run here, so the potential's processes always have a call waiting. One batch
+        waited for that serial part every step (13 s of the README's search, both potential processes
+        idle), and the potential runs faster on 16 crystals a call than on 32 (``benchmarks/throughput.py``).
         """
         start = time.perf_counter()
         reached = self._reached(target)
@@ -384,37 +391,50 @@ class Search:
             Builder(self._workers) as builder,
             Heartbeat(self.ledger, self.heartbeat_seconds),
             PotentialProcesses(self.evaluator.potential, self.cores.budget) as potential,
-            Scorer(self.evaluator) as scorer,
+            Scorer(self.evaluator, threads=LANES if potential.remote else 1) as scorer,
+            one_blas_thread() if potential.remote else nullcontext(),
         ):
-            rolling = RollingBatch(self.evaluator, potential)
-            stepped = False
+            lanes = [RollingBatch(self.evaluator, potential) for _ in range(LANES if potential.remote else 1)]
+            stepping: list[Future | None] = [None] * len(lanes)
+            lane_size = -(-size // len(lanes))
+            turn, stepped = 0, False
             while True:
                 out_of_time = timeout is not None and time.perf_counter() - start > timeout
                 stop = out_of_time or reached is not None
-                while len(rolling) < size and ready:
+                lane = lanes[turn]  # its step was waited for: it takes newcomers and steps again
+                while len(lane) < lane_size and ready:
                     joining = ready.popleft()
-                    rolling.add(joining.trial.number, joining.structure, exact=joining.child)
+                    lane.add(joining.trial.number, joining.structure, exact=joining.child)
                     self._rolling_trials[joining.trial.number] = joining
-                stepping = None
-                if rolling:
+                if lane:
                     stepped = True
                     best = self.best()
                     threads = None if potential.remote else self.cores.threads()
-                    stepping = scorer.step(rolling, best.value if best else None, threads)
+                    stepping[turn] = scorer.step(lane, best.value if best else None, threads)
                 # the first ask is small, so the potential starts as soon as its processes are up;
-                # later ones refill the batch and a reserve of half a batch, half a batch at a time
+                # later ones refill the batches and a reserve of half a batch, half a batch at a time
+                # (crystals relaxing counted here, as they joined and departed: a lane's own count
+                # changes as it steps)
                 cap = max(1, size // 2 if stepped else size // 4)
-                want = min(cap, size + size // 2 - len(rolling) - len(ready))
+                want = min(cap, size + size // 2 - len(self._rolling_trials) - len(ready))
+                if want < min(cap, lane_size // 2) and len(ready) >= lane_size // 2:
+                    want = 0  # asks of half a lane at least: each ask and write has its own cost
                 upcoming = None if stop or want <= 0 else self._launch(steps, builder, want)
-                if stepping is not None:
-                    departed = self._scores(stepping)
-                    self._depart(departed)
+                turn = (turn + 1) % len(lanes)  # the lane stepped longest ago
+                waited, stepping[turn] = stepping[turn], None
+                unbuilt: list[tuple[int | None, optuna.Trial]] = []
+                if upcoming is not None:
+                    joining, unbuilt = self._collect(upcoming)
+                    ready.extend(joining)
+                if waited is not None:
+                    departed = self._scores(waited)
+                    self._depart(departed, unbuilt)
                     reached = self._reached(target)
                     if departed.keys:
                         yield self._progress(steps, time.perf_counter() - start)
-                if upcoming is not None:
-                    ready.extend(self._collect(upcoming))
-                elif stepping is None and not ready:
+                elif unbuilt:
+                    self._store(unbuilt)
+                if upcoming is None and waited is None and not any(stepping) and not ready and not any(lanes):
                     if stop or self.steps >= steps:
                         break
                     time.sleep(min(1.0, self.heartbeat_seconds))  # others' trials in flight: wait
@@ -551,19 +571,19 @@ class Search:
                 crystals.append(_Ready(trial, db_id, result.structure, result.seconds, described))
         return crystals
 
-    def _collect(self, batch: _Batch) -> list[_Ready]:
-        """A rolling run's new crystals, ready to join; the batch's failed trials are stored at once."""
+    def _collect(self, batch: _Batch) -> tuple[list[_Ready], list[tuple[int | None, optuna.Trial]]]:
+        """A rolling run's new crystals, ready to join, and the batch's failed trials, to be stored."""
         crystals = self._built(batch)
         joining = {c.trial.number for c in crystals}
-        self._store([(i, t) for i, t in zip(batch.ids, batch.trials, strict=True) if t.number not in joining])
-        return crystals
+        failed = [(i, t) for i, t in zip(batch.ids, batch.trials, strict=True) if t.number not in joining]
+        return crystals, failed
 
-    def _depart(self, departed: Departed) -> None:
-        """Tell and store the crystals that left a rolling batch."""
+    def _depart(self, departed: Departed, failed: list[tuple[int | None, optuna.Trial]]) -> None:
+        """Tell the crystals that left a rolling batch; store them with ``failed`` (one write)."""
         crystals = [self._rolling_trials.pop(key) for key in departed.keys]
         self._told(crystals, departed.scored, departed.described, departed.seconds, departed.busy)
         self.potential_calls += departed.evaluations
-        self._store([(c.db_id, c.trial) for c in crystals])
+        self._store([(c.db_id, c.trial) for c in crystals] + failed)
 
     def _finish(self, batch: _Batch, scoring: _Scoring) -> None:
         """Take the batch's scores, tell the sampler, store every trial of the batch."""
