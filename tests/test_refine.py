@@ -151,3 +151,21 @@ def test_refine_with_gpaw(run_dir, tmp_path):
     assert "E_c GPAW (eV/atom)" in proc.stdout and "stopped: " in proc.stdout
     assert (run_dir / "refine" / "round1" / "model" / "chgnet_finetuned.pth.tar").is_file()
     assert len(LabelSet(run_dir / "labels").labels()) == 2
+
+
+def test_a_folder_from_before_a_recipe_setting_resumes_with_its_default(tmp_path):
+    """``settings.json`` written before ``stress_weight`` existed was trained at its default (0.1):
+    the same settings resume, another weight is refused naming it."""
+    import json
+    from dataclasses import asdict
+
+    from upotbo.refine.loop import _check_settings
+
+    training = asdict(FineTuneSettings(holdout=0.0))
+    wanted = {"k": 3, "top": 3, "training": training, "labels": {}, "committee": []}
+    old = {**wanted, "training": {k: v for k, v in wanted["training"].items() if k != "stress_weight"}}
+    (tmp_path / "settings.json").write_text(json.dumps(old))
+    _check_settings(tmp_path, wanted)
+    other = {**wanted, "training": asdict(FineTuneSettings(holdout=0.0, stress_weight=0.0))}
+    with pytest.raises(InputError, match="stress_weight"):
+        _check_settings(tmp_path, other)

@@ -178,6 +178,8 @@ def _check_settings(folder: Path, wanted: dict[str, Any]) -> None:
     if not path.is_file():
         return
     stored = json.loads(path.read_text())
+    # a recipe setting added since the folder was written had its default then (stress_weight: 0.1)
+    stored["training"] = {**asdict(FineTuneSettings()), **stored.get("training", {})}
     if stored != wanted:
         raise InputError(
             f"{folder} was refined with {differences(stored, wanted)}: rerun with those settings to resume, "
