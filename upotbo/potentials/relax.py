@@ -99,7 +99,8 @@ class RelaxPool:
     end it there, before any force is computed. A search's random candidates are pruned on that energy
     four times out of five, and CHGNet computes energies alone about 3.7 times as fast as with forces and
     stresses on them (85 vs 23 crystals/s, the geometries of a paper42 search), dense starting cells
-    being the costliest of all; the survivors pay one energy call more.
+    being the costliest of all; the survivors pay one energy evaluation more, made in the same call
+    as the other crystals' forces (``step``).
     """
 
     def __init__(
