@@ -417,8 +417,8 @@ class Search:
                 # changes as it steps)
                 cap = max(1, size // 2 if stepped else size // 4)
                 want = min(cap, size + size // 2 - len(self._rolling_trials) - len(ready))
-                if want < min(cap, lane_size // 2) and len(ready) >= lane_size // 2:
-                    want = 0  # asks of half a lane at least: each ask and write has its own cost
+                if want < min(cap, size // 4) and len(ready) >= size // 4:
+                    want = 0  # asks of a quarter of the batch at least: each ask and write has its own cost
                 upcoming = None if stop or want <= 0 else self._launch(steps, builder, want)
                 turn = (turn + 1) % len(lanes)  # the lane stepped longest ago
                 waited, stepping[turn] = stepping[turn], None
