@@ -70,7 +70,7 @@ class PotentialProcesses(Potential):
             element = "Cu" if "Cu" in self.potential.elements else min(self.potential.elements)
             probe = Structure(Lattice.cubic(2.9), [element] * 2, [[0, 0, 0], [0.5, 0.5, 0.5]])
             for _ in range(self.processes):
-                self._pool.submit(_calculate, [probe], False, False)
+                self._pool.submit(_calculate, [probe], [False], False)
         return self
 
     @property
@@ -120,7 +120,5 @@ class PotentialProcesses(Potential):
         return out  # type: ignore[return-value]
 
 
-def _calculate(structures: list[Structure], forces: bool | list[bool], stress: bool) -> list[Calculation]:
-    if isinstance(forces, bool):
-        return held().calculate(structures, forces=forces, stress=stress)
+def _calculate(structures: list[Structure], forces: list[bool], stress: bool) -> list[Calculation]:
     return held().calculate_mixed(structures, forces, stress)
