@@ -1,10 +1,12 @@
 """One round of the DFT loop on a real run: GPAW labels -> fine-tuned CHGNet -> re-ranking, measured.
 
-    python benchmarks/dft_loop.py --run runs/search [--k 20] [--folds 4] [--epochs 30] [--finished-only]
+    python benchmarks/dft_loop.py --run runs/search [--k 20] [--folds 4] [--epochs 30] [--stress-weight 0.1]
+        [--finished-only] [--json benchmarks/results/dft_loop.json]
 
 1. Labels: ``upotbo label``'s plan and GPAW single points (resumed if the run already has them; the
    GPAW time is the stored per-label time).
-2. Held-out error: k-fold over the labels (each label predicted by a model that never saw it), E_c
+2. Held-out error: k-fold over the labels (each label predicted by a model that never saw it; copies
+   of one crystal always share a fold, so none is predicted by a model trained on its twin), E_c
    against GPAW before (CHGNet 0.3.0) and after; Spearman rho of the run's top compositions (the
    "top" labels) against GPAW before and after, on the same held-out predictions.
 3. A final model on all labels; forgetting: the paper's Table 1 crystals relaxed under CHGNet and
@@ -13,7 +15,7 @@
 4. Re-ranking: the labelled top compositions relaxed under the final model; the winner and its margin
    under CHGNet, under the fine-tuned model and under GPAW.
 
-Prints tables and writes ``benchmarks/results/dft_loop.json`` (load average before and after).
+Prints tables and writes ``--json`` (load average before and after).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from upotbo.crystal.prototypes import same_crystal
 from upotbo.dft import DFTSettings
 from upotbo.finetune import FineTuneSettings, finetune, replay_pool
 from upotbo.labels import GPAWLabeller, LabelSet, label_run
@@ -64,6 +67,19 @@ def _winner(names, values) -> str:
     return f"{names[first]} {values[first]:.3f} (+{values[second] - values[first]:.3f} to {names[second]})"
 
 
+def folds(labels, n: int, seed: int) -> list[set[int]]:
+    """``n`` sets of label indices; labels of one crystal (``same_crystal``) are never split."""
+    groups: list[list[int]] = []
+    for i, x in enumerate(labels):
+        home = next((g for g in groups if same_crystal(labels[g[0]].pick.structure, x.pick.structure)), None)
+        if home is None:
+            groups.append([i])
+        else:
+            home.append(i)
+    random.Random(seed).shuffle(groups)
+    return [{i for g in groups[f::n] for i in g} for f in range(n)]
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,6 +90,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--replay", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stress-weight", type=float, default=FineTuneSettings.stress_weight)
+    parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--finished-only", action="store_true", help="use the labels already made")
     args = parser.parse_args()
     report: dict = {"command": "python benchmarks/dft_loop.py " + " ".join(sys.argv[1:])}
@@ -91,16 +109,14 @@ def main() -> None:
     print(f"{len(labels)} labels, GPAW {gpaw_s:.0f} s in all (stored per label)")
 
     replay = replay_pool(args.run, labels, args.replay, args.seed)
-    settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0)
+    settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0,
+                                stress_weight=args.stress_weight)  # fmt: skip
 
-    # k-fold: every label predicted by a model trained without it
-    order = list(range(len(labels)))
-    random.Random(args.seed).shuffle(order)
+    # k-fold: every label predicted by a model trained without it (nor its twins)
     held_pred: dict[str, float] = {}
     train_s = []
     work = Path(tempfile.mkdtemp(prefix="upotbo-dft-loop-"))
-    for fold in range(args.folds):
-        out_idx = set(order[fold :: args.folds])
+    for fold, out_idx in enumerate(folds(labels, args.folds, args.seed)):
         train = [x for i, x in enumerate(labels) if i not in out_idx]
         result = finetune(train, replay, work / f"fold{fold}", settings, log=lambda m: None)
         train_s.append(result.seconds["train"])
@@ -199,11 +215,11 @@ def main() -> None:
         "winners": winners,
         "stages": stages,
         "session_s": round(time.perf_counter() - t0, 1),
-        "settings": vars(args),
+        "settings": vars(args) | {"json": str(args.json)},
         "load_after": _load(),
     }
-    RESULTS.write_text(json.dumps(report, indent=1, default=float) + "\n")
-    print(f"wrote {RESULTS}")
+    args.json.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,26 @@ def test_shares():
     assert shares(4, 1, committee=True) == {"top": 1, "committee": 2, "diverse": 1}
 
 
+def test_one_crystal_stored_twice_is_picked_once():
+    """Two stored copies of one cell (a shifted origin, energies that round apart) are one candidate;
+    another polymorph of the same formula is not a copy."""
+    from types import SimpleNamespace
+
+    from upotbo.labels.select import _distinct
+
+    nbb = rocksalt("Nb", "B", 4.4)
+    shifted = nbb.copy()
+    shifted.translate_sites(list(range(len(shifted))), [0.1, 0.2, 0.3])
+    zincblende = Structure(Lattice.cubic(4.4), ["Nb"] * 4 + ["B"] * 4,
+                           [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0],
+                            [.25, .25, .25], [.25, .75, .75], [.75, .25, .75], [.75, .75, .25]])  # fmt: skip
+    cells = {1: nbb, 2: shifted, 3: zincblende.get_primitive_structure()}
+    records = [SimpleNamespace(number=n) for n in cells]
+    assert [r.number for r in _distinct(records, [], cells)] == [1, 3]
+    picked = [SimpleNamespace(structure=nbb.copy())]
+    assert [r.number for r in _distinct(records, picked, cells)] == [3]
+
+
 def test_plan_picks_the_best_then_disputed_then_diverse(small_run, chgnet):
     pytest.importorskip("sevenn")
     sevennet = load_potential("sevenn")

@@ -27,6 +27,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from upotbo.cells import standard_cells
+from upotbo.crystal.prototypes import same_crystal
 from upotbo.errors import InputError
 from upotbo.potentials import Potential
 from upotbo.properties import cohesive_energies
@@ -120,7 +121,7 @@ def plan(
     if cost is not None and picked:
         cap = COST_CAP * statistics.median(cost(p.structure) for p in picked)
         rest = [r for r in rest if cost(cells[r.number]) <= cap]
-    rest = _distinct(rest, picked, cells, upot)
+    rest = _distinct(rest, picked, cells)
     by_spread = sorted(rest, key=lambda r: -_spread(upot[r.number]))
     for record in [r for r in by_spread if math.isfinite(_spread(upot[r.number]))][: count["committee"]]:
         take(record, "committee")
@@ -148,21 +149,15 @@ def _score(cells: dict[int, Structure], potentials: Sequence[Potential]) -> dict
     return out
 
 
-def _distinct(
-    records: list[Record], picked: list[Pick], cells: dict[int, Structure], upot: dict[int, dict[str, float]]
-) -> list[Record]:
-    """``records`` without repeats of one crystal (a search stores the same cell under several trials:
-    same formula, same energies to 1 meV/atom under every potential), nor of a crystal already picked."""
-
-    def key(number: int) -> tuple:
-        values = tuple(round(v, 3) for v in upot[number].values())
-        return cells[number].composition.reduced_formula, len(cells[number]), values
-
-    seen = {key(p.trial) for p in picked}
+def _distinct(records: list[Record], picked: list[Pick], cells: dict[int, Structure]) -> list[Record]:
+    """``records`` without repeats of one crystal (a search stores the same cell under several trials)
+    nor of a crystal already picked: cells compared by structure, not by rounded energies (two copies
+    of one NbB cell 0.01 meV/atom apart once rounded apart and were labelled twice)."""
+    kept = [p.structure for p in picked]
     out = []
     for r in records:
-        if key(r.number) not in seen:
-            seen.add(key(r.number))
+        if not any(same_crystal(cells[r.number], cell) for cell in kept):
+            kept.append(cells[r.number])
             out.append(r)
     return out
 
