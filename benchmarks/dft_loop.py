@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--replay", type=int, default=60)
+    parser.add_argument("--replay", type=int, default=FineTuneSettings.replay)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stress-weight", type=float, default=FineTuneSettings.stress_weight)
     parser.add_argument("--json", type=Path, default=RESULTS)

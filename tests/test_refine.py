@@ -154,18 +154,18 @@ def test_refine_with_gpaw(run_dir, tmp_path):
 
 
 def test_a_folder_from_before_a_recipe_setting_resumes_with_its_default(tmp_path):
-    """``settings.json`` written before ``stress_weight`` existed was trained at its default (0.1):
-    the same settings resume, another weight is refused naming it."""
+    """``settings.json`` written before ``stress_weight`` existed was trained at 0.1 (the default then,
+    0 now): 0.1 resumes, today's default is refused naming it."""
     import json
     from dataclasses import asdict
 
     from upotbo.refine.loop import _check_settings
 
-    training = asdict(FineTuneSettings(holdout=0.0))
+    training = asdict(FineTuneSettings(holdout=0.0, stress_weight=0.1))
     wanted = {"k": 3, "top": 3, "training": training, "labels": {}, "committee": []}
     old = {**wanted, "training": {k: v for k, v in wanted["training"].items() if k != "stress_weight"}}
     (tmp_path / "settings.json").write_text(json.dumps(old))
     _check_settings(tmp_path, wanted)
-    other = {**wanted, "training": asdict(FineTuneSettings(holdout=0.0, stress_weight=0.0))}
+    other = {**wanted, "training": asdict(FineTuneSettings(holdout=0.0))}
     with pytest.raises(InputError, match="stress_weight"):
         _check_settings(tmp_path, other)

@@ -32,15 +32,15 @@ def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
         help="learning rate (default 0.001)",
     )  # fmt: skip
     p.add_argument(
-        "--replay", type=int_in(0, None, "--replay"), default=60, help="replay crystals (default 60)"
+        "--replay", type=int_in(0, None, "--replay"), default=30, help="replay crystals (default 30)"
     )
     p.add_argument(
         "--holdout", type=finite_float("--holdout", "non-negative", f"use {holdout:g}"),
         default=holdout, help=f"share of the labels never trained on (default {holdout:g})",
     )  # fmt: skip
     p.add_argument(
-        "--stress-weight", type=finite_float("--stress-weight", "non-negative", "the default is 0.1"),
-        default=0.1, help="weight of the stress term in the loss (default 0.1; 0: energies and forces)",
+        "--stress-weight", type=finite_float("--stress-weight", "non-negative", "the default is 0"),
+        default=0.0, help="weight of the stress term (GPa) in the loss (default 0: energies and forces)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base", default="0.3.0", help="CHGNet version or model file to start from")

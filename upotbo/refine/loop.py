@@ -173,13 +173,16 @@ def refine(
     return Refined(rounds, rows, summary, table, stopped)
 
 
+# recipe settings added since a folder may have been written, with the value they had in effect then
+RECIPE_BEFORE = {"stress_weight": 0.1}
+
+
 def _check_settings(folder: Path, wanted: dict[str, Any]) -> None:
     path = folder / "settings.json"
     if not path.is_file():
         return
     stored = json.loads(path.read_text())
-    # a recipe setting added since the folder was written had its default then (stress_weight: 0.1)
-    stored["training"] = {**asdict(FineTuneSettings()), **stored.get("training", {})}
+    stored["training"] = {**RECIPE_BEFORE, **stored.get("training", {})}
     if stored != wanted:
         raise InputError(
             f"{folder} was refined with {differences(stored, wanted)}: rerun with those settings to resume, "
