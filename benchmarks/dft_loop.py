@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from upotbo.crystal.prototypes import same_crystal
+from upotbo.crystal.prototypes import first_distinct
 from upotbo.dft import DFTSettings
 from upotbo.finetune import FineTuneSettings, finetune, replay_pool
 from upotbo.labels import GPAWLabeller, LabelSet, label_run
@@ -68,14 +68,8 @@ def _winner(names, values) -> str:
 
 
 def folds(labels, n: int, seed: int) -> list[set[int]]:
-    """``n`` sets of label indices; labels of one crystal (``same_crystal``) are never split."""
-    groups: list[list[int]] = []
-    for i, x in enumerate(labels):
-        home = next((g for g in groups if same_crystal(labels[g[0]].pick.structure, x.pick.structure)), None)
-        if home is None:
-            groups.append([i])
-        else:
-            home.append(i)
+    """``n`` sets of label indices; labels of one crystal (``first_distinct``) are never split."""
+    groups = first_distinct(range(len(labels)), lambda i: labels[i].pick.structure, len(labels))
     random.Random(seed).shuffle(groups)
     return [{i for g in groups[f::n] for i in g} for f in range(n)]
 

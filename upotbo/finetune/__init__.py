@@ -9,7 +9,7 @@ from upotbo.lazy import lazy_names
 __getattr__, __all__ = lazy_names(
     __name__,
     {
-        "train": "MODEL_FILE FineTuneResult FineTuneSettings finetune label_sample replay_pool "
-        "replay_samples split",
+        "settings": "FineTuneSettings",
+        "train": "MODEL_FILE FineTuneResult finetune label_sample replay_pool replay_samples split",
     },
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from upotbo.cli_args import finite_float, int_in
 from upotbo.errors import InputError
+from upotbo.finetune.settings import FineTuneSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,30 +27,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
     """The fine-tuning recipe's knobs (shared with ``refine``); ``holdout``: the default share."""
-    p.add_argument("--epochs", type=int_in(1, None, "--epochs"), default=30, help="default 30")
+    d = FineTuneSettings()
+    p.add_argument("--epochs", type=int_in(1, None, "--epochs"), default=d.epochs, help=f"default {d.epochs}")
     p.add_argument(
-        "--lr", type=finite_float("--lr", "positive", "the default is 0.001"), default=1e-3,
-        help="learning rate (default 0.001)",
+        "--lr", type=finite_float("--lr", "positive", f"the default is {d.learning_rate:g}"),
+        default=d.learning_rate, help=f"learning rate (default {d.learning_rate:g})",
     )  # fmt: skip
     p.add_argument(
-        "--replay", type=int_in(0, None, "--replay"), default=30, help="replay crystals (default 30)"
-    )
+        "--replay", type=int_in(0, None, "--replay"), default=d.replay,
+        help=f"replay crystals (default {d.replay})",
+    )  # fmt: skip
     p.add_argument(
         "--holdout", type=finite_float("--holdout", "non-negative", f"use {holdout:g}"),
         default=holdout, help=f"share of the labels never trained on (default {holdout:g})",
     )  # fmt: skip
+    stress = f"{d.stress_weight:g}"
     p.add_argument(
-        "--stress-weight", type=finite_float("--stress-weight", "non-negative", "the default is 0"),
-        default=0.0, help="weight of the stress term (GPa) in the loss (default 0: energies and forces)",
+        "--stress-weight", type=finite_float("--stress-weight", "non-negative", f"the default is {stress}"),
+        default=d.stress_weight,
+        help=f"weight of the stress term (GPa) in the loss (default {stress}; 0: energies and forces)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--base", default="0.3.0", help="CHGNet version or model file to start from")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--base", default=d.base, help="CHGNet version or model file to start from")
 
 
-def training_from(args: argparse.Namespace):  # noqa: ANN201 - FineTuneSettings, imported late
+def training_from(args: argparse.Namespace) -> FineTuneSettings:
     """The recipe the arguments ask for; a held-out share of 1 or more is refused."""
-    from upotbo.finetune.train import FineTuneSettings
-
     if args.holdout >= 1:
         raise InputError(
             f"--holdout {args.holdout:g} leaves nothing to train on: use a share below 1, e.g. 0.25"

@@ -29,6 +29,7 @@ import numpy as np
 from ase import units
 from pymatgen.core import Structure
 
+from upotbo.finetune.settings import FineTuneSettings
 from upotbo.labels import Label
 from upotbo.potentials import Potential
 from upotbo.potentials.base import to_tensor
@@ -37,25 +38,6 @@ from upotbo.properties import CohesiveEnergy, cohesive_energies, potential_energ
 MODEL_FILE = "chgnet_finetuned.pth.tar"
 REPORT_FILE = "finetune.json"
 KBAR_PER_EV_PER_A3 = 10.0 / units.GPa  # 1 eV/Å^3 = 1602.18 kbar
-
-
-@dataclass(frozen=True)
-class FineTuneSettings:
-    epochs: int = 30
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    # crystals of the run labelled by the original model: the anchor against forgetting. On 20 labels
-    # (held-out MAE vs GPAW / Table 1 crystals outside them, eV/atom): 10: 0.065 / 0.041, 30: 0.069 /
-    # 0.039, 60: 0.076 / 0.037 (from 0.095 / 0.032)
-    replay: int = 30
-    holdout: float = 0.25  # share of the labels never trained on
-    seed: int = 0
-    base: str = "0.3.0"  # the CHGNet version (or model file) fine-tuning starts from
-    # the stress term's weight in the loss (stress in GPa; chgnet's example uses 0.1). GPAW's stresses
-    # at an MP lattice constant are offset by a few GPa (17 of 20 labels tensile, median 3 GPa): with
-    # 0.1 the model learns other volumes and forgets (Table 1 crystals outside 20 labels, relaxed:
-    # MAE vs GPAW 0.032 -> 0.116 eV/atom; with 0: 0.032 -> 0.037), so energies and forces alone
-    stress_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from upotbo.errors import InputError
-from upotbo.finetune.train import MODEL_FILE, REPORT_FILE, FineTuneSettings, finetune, replay_pool
+from upotbo.finetune.settings import FineTuneSettings
+from upotbo.finetune.train import MODEL_FILE, REPORT_FILE, finetune, replay_pool
 from upotbo.labels import Label, Labeller, LabelSet, label_run
 from upotbo.labels.runner import FOLDER, GPAWLabeller, differences, resumable
 from upotbo.potentials import Potential
