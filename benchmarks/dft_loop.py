@@ -1,14 +1,16 @@
 """One round of the DFT loop on a real run: GPAW labels -> fine-tuned CHGNet -> re-ranking, measured.
 
     python benchmarks/dft_loop.py --run runs/search [--k 20] [--folds 4] [--epochs 30] [--stress-weight 0.1]
-        [--finished-only] [--json benchmarks/results/dft_loop.json]
+        [--finished-only [--rounds N]] [--json benchmarks/results/dft_loop.json]
 
 1. Labels: ``upotbo label``'s plan and GPAW single points (resumed if the run already has them; the
-   GPAW time is the stored per-label time).
+   GPAW time is the stored per-label time). ``--finished-only``: the labels already made, those of
+   later ``upotbo refine`` rounds too (all rounds, or the first ``--rounds``).
 2. Held-out error: k-fold over the labels (each label predicted by a model that never saw it; copies
    of one crystal always share a fold, so none is predicted by a model trained on its twin), E_c
-   against GPAW before (CHGNet 0.3.0) and after; Spearman rho of the run's top compositions (the
-   "top" labels) against GPAW before and after, on the same held-out predictions.
+   against GPAW before (CHGNet 0.3.0) and after, over all labels and over round 1's; Spearman rho of
+   the run's top compositions (round 1's "top" labels) against GPAW before and after, on the same
+   held-out predictions.
 3. A final model on all labels; forgetting: the paper's Table 1 crystals relaxed under CHGNet and
    under the fine-tuned model, against their GPAW E_c (``benchmarks/results/validate_table1``),
    marked when the same composition is among the labels.
@@ -40,6 +42,7 @@ from upotbo.labels import GPAWLabeller, LabelSet, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.chgnet import CHGNetPotential
 from upotbo.properties import cohesive_energies
+from upotbo.refine import labelled_rounds, round_labels
 from upotbo.validate.relax import relax_crystals
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -86,7 +89,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stress-weight", type=float, default=FineTuneSettings.stress_weight)
     parser.add_argument("--json", type=Path, default=RESULTS)
-    parser.add_argument("--finished-only", action="store_true", help="use the labels already made")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="use the labels already made (round 1's and later refine rounds')")
+    parser.add_argument("--rounds", type=int, default=None, help="with --finished-only: the first N rounds")
     args = parser.parse_args()
     report: dict = {"command": "python benchmarks/dft_loop.py " + " ".join(sys.argv[1:])}
     report["load_before"] = _load()
@@ -94,20 +99,24 @@ def main() -> None:
     committee = [load_potential("sevenn")]
 
     t0 = time.perf_counter()
-    if args.finished_only:  # the labels a (stopped) `upotbo label` run committed, no more GPAW
-        labels = [x for x in LabelSet(Path(args.run) / "labels").labels() if x.ok]
+    if args.finished_only:  # the labels (stopped) `label` and `refine` runs committed, no more GPAW
+        sets = labelled_rounds(args.run)[: args.rounds]
+        labels = [x for path in sets for x in LabelSet(path).labels() if x.ok]
     else:
         labels = label_run(args.run, [chgnet, *committee], k=args.k, labeller=GPAWLabeller(DFTSettings()))
         labels = [x for x in labels if x.ok]
+        sets = [round_labels(args.run, 1)]
+    rounds = [n for n, path in enumerate(sets, start=1) for x in LabelSet(path).labels() if x.ok]
+    names = [x.pick.name if r == 1 else f"r{r}:{x.pick.name}" for x, r in zip(labels, rounds, strict=True)]
     gpaw_s = sum(x.seconds for x in labels)
-    print(f"{len(labels)} labels, GPAW {gpaw_s:.0f} s in all (stored per label)")
+    print(f"{len(labels)} labels from {len(sets)} round(s), GPAW {gpaw_s:.0f} s in all (stored per label)")
 
     replay = replay_pool(args.run, labels, args.replay, args.seed)
     settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0,
                                 stress_weight=args.stress_weight)  # fmt: skip
 
     # k-fold: every label predicted by a model trained without it (nor its twins)
-    held_pred: dict[str, float] = {}
+    held_pred: dict[str, float] = {}  # by name
     train_s = []
     work = Path(tempfile.mkdtemp(prefix="upotbo-dft-loop-"))
     for fold, out_idx in enumerate(folds(labels, args.folds, args.seed)):
@@ -115,33 +124,54 @@ def main() -> None:
         result = finetune(train, replay, work / f"fold{fold}", settings, log=lambda m: None)
         train_s.append(result.seconds["train"])
         tuned = CHGNetPotential(model=str(result.model))
-        held = [x for i, x in enumerate(labels) if i in out_idx]
-        for x, v in zip(held, cohesive_energies(tuned, [x.pick.structure for x in held]), strict=True):
-            held_pred[x.pick.name] = v
+        held = sorted(out_idx)
+        predicted = cohesive_energies(tuned, [labels[i].pick.structure for i in held])
+        held_pred |= {names[i]: v for i, v in zip(held, predicted, strict=True)}
         seconds = result.seconds["train"]
         print(f"fold {fold + 1}/{args.folds}: {len(train)} labels, trained in {seconds:.0f} s")
-    gpaw = {x.pick.name: x.ec for x in labels}
-    base = dict(zip(gpaw, cohesive_energies(chgnet, [x.pick.structure for x in labels]), strict=True))
-    names = list(gpaw)
-    top = [x.pick.name for x in labels if x.pick.reason == "top"]
+    gpaw = {n: x.ec for n, x in zip(names, labels, strict=True)}
+    base = dict(zip(names, cohesive_energies(chgnet, [x.pick.structure for x in labels]), strict=True))
+    # the run's best compositions: round 1's "top" picks (later rounds' are the next best)
+    top = [n for n, x, r in zip(names, labels, rounds, strict=True) if x.pick.reason == "top" and r == 1]
+    first = [n for n, r in zip(names, rounds, strict=True) if r == 1]
+
+    def errors(group: list[str]) -> dict[str, float]:
+        return {"before": _mae([base[n] for n in group], [gpaw[n] for n in group]),
+                "after": _mae([held_pred[n] for n in group], [gpaw[n] for n in group])}  # fmt: skip
+
+    def rho(group: list[str], model: dict[str, float]) -> float:
+        return float(spearmanr([model[n] for n in group], [gpaw[n] for n in group]).statistic)
+
+    every, best, round1 = errors(names), errors(top), errors(first)
     heldout = {
-        "mae_before": _mae([base[n] for n in names], [gpaw[n] for n in names]),
-        "mae_after": _mae([held_pred[n] for n in names], [gpaw[n] for n in names]),
-        "top_mae_before": _mae([base[n] for n in top], [gpaw[n] for n in top]),
-        "top_mae_after": _mae([held_pred[n] for n in top], [gpaw[n] for n in top]),
-        "spearman_top_before": float(spearmanr([base[n] for n in top], [gpaw[n] for n in top]).statistic),
-        "spearman_top_after": float(spearmanr([held_pred[n] for n in top], [gpaw[n] for n in top]).statistic),
+        "mae_before": every["before"],
+        "mae_after": every["after"],
+        "top_mae_before": best["before"],
+        "top_mae_after": best["after"],
+        "round1_mae_before": round1["before"],
+        "round1_mae_after": round1["after"],
+        "spearman_top_before": rho(top, base),
+        "spearman_top_after": rho(top, held_pred),
     }
     print("\n| label | reason | E_c GPAW | CHGNet | fine-tuned, held out |")
     print("| --- | --- | ---: | ---: | ---: |")
-    for x in labels:
-        n = x.pick.name
+    for n, x in zip(names, labels, strict=True):
         print(f"| {n} | {x.pick.reason} | {gpaw[n]:.3f} | {base[n]:.3f} | {held_pred[n]:.3f} |")
     print(
-        f"\nheld-out MAE vs GPAW (eV/atom): all {heldout['mae_before']:.3f} -> {heldout['mae_after']:.3f}; "
-        f"top {len(top)} {heldout['top_mae_before']:.3f} -> {heldout['top_mae_after']:.3f}; Spearman rho of "
+        f"\nheld-out MAE vs GPAW (eV/atom): all {len(names)} {every['before']:.3f} -> {every['after']:.3f}; "
+        f"round 1's {len(first)} {round1['before']:.3f} -> {round1['after']:.3f}; "
+        f"top {len(top)} {best['before']:.3f} -> {best['after']:.3f}; Spearman rho of "
         f"the top {len(top)}: {heldout['spearman_top_before']:.2f} -> {heldout['spearman_top_after']:.2f}"
     )
+    # a later round's labels were scored, when picked, by the previous round's model: never trained on them
+    for r in sorted(set(rounds) - {1}):
+        mine = [x for x, rr in zip(labels, rounds, strict=True) if rr == r]
+        tuned_key = next(k for k in mine[0].pick.upot if k.startswith("CHGNet-chgnet_finetuned"))
+        before_r = _mae([x.pick.upot[chgnet.name] for x in mine], [x.ec for x in mine])
+        after_r = _mae([x.pick.upot[tuned_key] for x in mine], [x.ec for x in mine])
+        heldout[f"round{r}_by_previous_model"] = {"labels": len(mine), "before": before_r, "after": after_r}
+        print(f"round {r}'s {len(mine)} labels under round {r - 1}'s model (never trained on them): "
+              f"MAE vs GPAW {before_r:.3f} (CHGNet) -> {after_r:.3f} eV/atom")  # fmt: skip
 
     # the final model on every label
     t1 = time.perf_counter()
@@ -173,7 +203,7 @@ def main() -> None:
     report["table1_outside_mae"] = mae_out
 
     # re-ranking the labelled top compositions under the final model
-    top_labels = [x for x in labels if x.pick.reason == "top"]
+    top_labels = [x for x, r in zip(labels, rounds, strict=True) if x.pick.reason == "top" and r == 1]
     cells = [x.pick.structure for x in top_labels]
     tags = [f"{x.pick.structure.composition.reduced_formula}" for x in top_labels]
     ranked_before = np.array(_relaxed_ec(chgnet, cells))
@@ -204,6 +234,7 @@ def main() -> None:
     report |= {
         "labels": len(labels),
         "heldout": heldout,
+        "rounds": len(sets),
         "rows": [{"name": n, "gpaw": gpaw[n], "base": base[n], "heldout": held_pred[n]} for n in names],
         "forgetting": forgetting,
         "winners": winners,

@@ -16,6 +16,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from tests.conftest import rocksalt, run_main, small_search
+from upotbo.crystal.prototypes import same_crystal
 from upotbo.dft.cost import irreducible_kpoints
 from upotbo.errors import InputError
 from upotbo.labels import Label, LabelSet, plan, shares
@@ -53,8 +54,23 @@ def test_one_crystal_stored_twice_is_picked_once():
     cells = {1: nbb, 2: shifted, 3: zincblende.get_primitive_structure()}
     records = [SimpleNamespace(number=n) for n in cells]
     assert [r.number for r in _distinct(records, [], cells)] == [1, 3]
-    picked = [SimpleNamespace(structure=nbb.copy())]
-    assert [r.number for r in _distinct(records, picked, cells)] == [3]
+    assert [r.number for r in _distinct(records, [nbb.copy()], cells)] == [3]
+
+
+def test_a_later_round_picks_no_crystal_labelled_before(small_run, chgnet):
+    """Round 2 excludes round 1's trials and every other trial holding one of their crystals (a search
+    stores a crystal under several trials: round 2 of a real refine had picked rock-salt NbC again)."""
+    from upotbo.labels.select import standard_cell
+
+    first = plan(str(small_run), 4, 1, [chgnet])
+    trials = {p.trial for p in first}
+    records = completed_records(RunDirectory.open(small_run).study())
+    twins = [r for r in records if r.number not in trials
+             and any(same_crystal(standard_cell(r.structure), p.structure) for p in first)]  # fmt: skip
+    assert twins  # the run holds copies of round 1's crystals under other trials: the case at stake
+    second = plan(str(small_run), 30, 1, [chgnet], exclude=trials)  # every distinct candidate left
+    assert second and not trials & {p.trial for p in second}
+    assert not any(same_crystal(a.structure, b.structure) for a in first for b in second)
 
 
 def test_plan_picks_the_best_then_disputed_then_diverse(small_run, chgnet):

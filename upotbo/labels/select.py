@@ -18,6 +18,7 @@ the smaller cell is cheaper. Crystals spglib cannot standardize are labelled as 
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Collection, Sequence
@@ -88,22 +89,26 @@ def plan(
 ) -> list[Pick]:
     """The ``k`` crystals to label, picked from the run's ``candidates`` best scored crystals that are
     bound (E_c < 0 under the run's potential); ``potentials`` (the run's first, then the committee)
-    score every candidate cell once. ``exclude``: trials labelled before (an earlier round), never
-    picked again; their compositions no longer count among the best, so the best picks move on to the
-    best compositions not yet labelled. ``cost``: a label's estimated cost (any unit), for
-    ``COST_CAP``."""
+    score every candidate cell once. ``exclude``: trials labelled before (an earlier round): neither
+    they nor another trial holding the same crystal are picked again, and their compositions no longer
+    count among the best, so the best picks move on to the best compositions not yet labelled.
+    ``cost``: a label's estimated cost (any unit), for ``COST_CAP``."""
     run = RunDirectory.open(run_dir)
     records = completed_records(run.study())
     if not records:
         raise InputError(f"run {run_dir!r} has no scored crystals yet: run the search first")
-    done = {r.formula for r in records if r.number in set(exclude)}
+    labelled = [r for r in records if r.number in set(exclude)]
+    done = {r.formula for r in labelled}
+    before = [standard_cell(r.structure) for r in labelled]
     records = [r for r in records if r.number not in set(exclude)]
     objective = run.objective
     pool = sorted(records, key=lambda r: objective.sign * r.value)[:candidates]
     best = ranked(records, run.objectives, len(records), run.structure_search)
-    if not run.structure_search:  # a structure search's best are polymorphs of one formula: all count
-        best = [r for r in best if r.formula not in done]
     count = shares(k, top, committee=len(potentials) > 1)
+    if run.structure_search:  # its best are polymorphs of one formula: all count but those labelled
+        best = list(itertools.islice((r for r in best if not _among(r.structure, before)), count["top"]))
+    else:
+        best = [r for r in best if r.formula not in done]
     unique = {r.number: r for r in [*best[: count["top"]], *pool]}
     cells = {n: standard_cell(r.structure) for n, r in unique.items()}
     upot = _score(cells, potentials)
@@ -121,7 +126,7 @@ def plan(
     if cost is not None and picked:
         cap = COST_CAP * statistics.median(cost(p.structure) for p in picked)
         rest = [r for r in rest if cost(cells[r.number]) <= cap]
-    rest = _distinct(rest, picked, cells)
+    rest = _distinct(rest, [*(p.structure for p in picked), *before], cells)
     by_spread = sorted(rest, key=lambda r: -_spread(upot[r.number]))
     for record in [r for r in by_spread if math.isfinite(_spread(upot[r.number]))][: count["committee"]]:
         take(record, "committee")
@@ -149,17 +154,23 @@ def _score(cells: dict[int, Structure], potentials: Sequence[Potential]) -> dict
     return out
 
 
-def _distinct(records: list[Record], picked: list[Pick], cells: dict[int, Structure]) -> list[Record]:
+def _distinct(records: list[Record], taken: list[Structure], cells: dict[int, Structure]) -> list[Record]:
     """``records`` without repeats of one crystal (a search stores the same cell under several trials)
-    nor of a crystal already picked: cells compared by structure, not by rounded energies (two copies
-    of one NbB cell 0.01 meV/atom apart once rounded apart and were labelled twice)."""
-    kept = [p.structure for p in picked]
+    nor of a crystal ``taken`` (picked now or labelled in an earlier round): cells compared by
+    structure, not by rounded energies (two copies of one NbB cell 0.01 meV/atom apart once rounded
+    apart and were labelled twice; round 2 of a refine picked rock-salt NbC, ZrC and ZrN again under
+    other trial numbers)."""
+    kept = list(taken)
     out = []
     for r in records:
-        if not any(same_crystal(cells[r.number], cell) for cell in kept):
+        if not _among(cells[r.number], kept):
             kept.append(cells[r.number])
             out.append(r)
     return out
+
+
+def _among(structure: Structure, cells: Sequence[Structure]) -> bool:
+    return any(same_crystal(structure, cell) for cell in cells)
 
 
 def _spread(values: dict[str, float]) -> float:

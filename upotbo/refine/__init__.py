@@ -10,7 +10,7 @@ from upotbo.lazy import lazy_names
 __getattr__, __all__ = lazy_names(
     __name__,
     {
-        "loop": "Refined RefineSettings Round refine",
+        "loop": "Refined RefineSettings Round labelled_rounds refine round_labels",
         "ranking": "Contender contenders",
     },
 )

@@ -125,7 +125,7 @@ def refine(
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         pickers = [current, *([base] if current is not base else []), *committee]
-        out = run_dir / FOLDER if number == 1 else here / "labels"
+        out = round_labels(run_dir, number)
         known = {x.pick.trial for x in labels}
         before = len(LabelSet(out).labels()) if LabelSet(out).exists() else 0
         made = label_run(
@@ -172,6 +172,20 @@ def refine(
         + f"\n- stopped: {stopped}\n"
     )  # fmt: skip
     return Refined(rounds, rows, summary, table, stopped)
+
+
+def round_labels(run_dir: str | Path, number: int) -> Path:
+    """Round ``number``'s label set: round 1's is ``upotbo label``'s, later ones live in their round."""
+    run_dir = Path(run_dir)
+    return run_dir / FOLDER if number == 1 else run_dir / REFINE / f"round{number}" / FOLDER
+
+
+def labelled_rounds(run_dir: str | Path) -> list[Path]:
+    """The label sets of a run's rounds that exist, round 1 first."""
+    sets = []
+    while LabelSet(path := round_labels(run_dir, len(sets) + 1)).exists():
+        sets.append(path)
+    return sets
 
 
 # recipe settings added since a folder may have been written, with the value they had in effect then
