@@ -83,11 +83,12 @@ def main() -> None:
     parser.add_argument("--run", default="runs/search")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=FineTuneSettings.epochs)
+    parser.add_argument("--lr", type=float, default=FineTuneSettings.learning_rate)
     parser.add_argument("--replay", type=int, default=FineTuneSettings.replay)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stress-weight", type=float, default=FineTuneSettings.stress_weight)
+    parser.add_argument("--force-weight", type=float, default=FineTuneSettings.force_weight)
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--finished-only", action="store_true",
                         help="use the labels already made (round 1's and later refine rounds')")
@@ -113,7 +114,7 @@ def main() -> None:
 
     replay = replay_pool(args.run, labels, args.replay, args.seed)
     settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0,
-                                stress_weight=args.stress_weight)  # fmt: skip
+                                stress_weight=args.stress_weight, force_weight=args.force_weight)  # fmt: skip
 
     # k-fold: every label predicted by a model trained without it (nor its twins)
     held_pred: dict[str, float] = {}  # by name
@@ -178,6 +179,11 @@ def main() -> None:
     final = finetune(labels, replay, work / "final", settings, log=lambda m: None)
     final_train_s = time.perf_counter() - t1
     tuned = CHGNetPotential(model=str(final.model))
+    fit = {k: final.mae[k] for k in ("train before", "train after", "replay drift")}
+    print(f"\nthe final model on all {len(labels)} labels (what it fits of what it saw): MAE vs GPAW "
+          f"{fit['train before']:.3f} -> {fit['train after']:.3f} eV/atom; replay drift "
+          f"{fit['replay drift']:.3f} eV/atom")  # fmt: skip
+    report["final_fit"] = fit
 
     # forgetting: Table 1
     t2 = time.perf_counter()

@@ -11,12 +11,14 @@ import shutil
 import pytest
 
 from tests.conftest import rocksalt, run_main, small_search
+from upotbo.crystal.prototypes import same_crystal
 from upotbo.errors import InputError
-from upotbo.finetune import label_sample, split
+from upotbo.finetune import label_sample, replay_pool, split
 from upotbo.labels import Label, LabelSet, PotentialLabeller, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.base import to_tensor
 from upotbo.properties import CohesiveEnergy, isolated_atom_energies, potential_energy
+from upotbo.storage import RunDirectory, completed_records
 
 
 def test_potential_energy_inverts_the_cohesive_energy(chgnet):
@@ -111,6 +113,7 @@ def test_finetune_moves_chgnet_towards_the_labels(capsys, sevenn_labels, tmp_pat
         (("--holdout", "1"), "leaves nothing to train on"),
         (("--epochs", "0"), "--epochs"),
         (("--stress-weight", "-1"), "--stress-weight -1 must be >= 0"),
+        (("--force-weight", "nan"), "--force-weight"),
     ],
 )
 def test_finetune_bad_settings(capsys, tmp_path, args, words):
@@ -127,6 +130,28 @@ def test_finetune_bad_label_folders(capsys, tmp_path):
     (tmp_path / "labels.db").write_text("garbage")
     code, _, err = run_main(capsys, "finetune", str(tmp_path), "--out", str(tmp_path / "m"))
     assert code == 2 and "not a readable ASE database" in err and not (tmp_path / "m").exists()
+
+
+def test_replay_holds_no_label_and_spans_the_other_chemical_systems(sevenn_labels):
+    """The replay anchor comes from the chemical systems no label covers, one system after another,
+    then (too few there) from the labels' systems but never a copy of a label: a replayed twin would
+    teach the original model's value of a labelled crystal back."""
+    run = sevenn_labels / "run"
+    labels = LabelSet(run / "labels").labels()
+    covered = {x.pick.structure.composition.chemical_system for x in labels}
+    pool = replay_pool(run, labels, 100, seed=0)  # more than the run holds: everything that may go in
+    systems = [s.composition.chemical_system for s in pool]
+    outside = [c for c in systems if c not in covered]
+    assert outside and systems[: len(outside)] == outside  # outside first
+    first = systems[: len(set(outside))]
+    assert len(set(first)) == len(first)  # one crystal of each system before a second of any
+    assert any(c in covered for c in systems)  # filled up from inside
+    assert not any(same_crystal(s, x.pick.structure) for s in pool for x in labels)
+    twins = [r.structure for r in completed_records(RunDirectory.open(run).study())
+             if r.number not in {x.pick.trial for x in labels}
+             and any(same_crystal(r.structure, x.pick.structure) for x in labels)]  # fmt: skip
+    assert twins  # the run does store copies of labelled crystals under other trials
+    assert replay_pool(run, labels, 2, seed=0) == pool[:8]
 
 
 def test_model_file_that_is_not_chgnet(tmp_path):

@@ -47,6 +47,12 @@ def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
         default=d.stress_weight,
         help=f"weight of the stress term (GPa) in the loss (default {stress}; 0: energies and forces)",
     )  # fmt: skip
+    force = f"{d.force_weight:g}"
+    p.add_argument(
+        "--force-weight", type=finite_float("--force-weight", "non-negative", f"the default is {force}"),
+        default=d.force_weight, help=f"weight of the force term (eV/Å) in the loss, energy's being 1 "
+        f"(default {force})",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--base", default=d.base, help="CHGNet version or model file to start from")
 
@@ -65,6 +71,7 @@ def training_from(args: argparse.Namespace) -> FineTuneSettings:
         seed=args.seed,
         base=args.base,
         stress_weight=args.stress_weight,
+        force_weight=args.force_weight,
     )
 
 

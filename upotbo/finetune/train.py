@@ -6,9 +6,10 @@ How, and why each choice:
   the model learned VASP's (MP2020-corrected) scale. Forces and stress are scale-free.
 - Early layers are frozen (embeddings, basis expansions, bond and angle layers, all but the last atom
   convolution), as chgnet's fine-tuning example does: a few labels can only move the last layers.
-- A replay sample of the run's other crystals, labelled by the original model, is trained on with the
-  labels, so the model does not forget the rest of the table (chgnet's maintainers warn that a model
-  fine-tuned on a few structures does; issues #165, #205, #220 upstream).
+- A replay sample of the run's crystals outside the labels' chemical systems, labelled by the
+  original model, is trained on with the labels, so the model does not forget the rest of the table
+  (chgnet's maintainers warn that a model fine-tuned on a few structures does; issues #165, #205,
+  #220 upstream).
 - A held-out share of the labels is never trained on: the error before and after on those is the
   honest measure; the replay crystals' drift measures the forgetting.
 """
@@ -16,6 +17,7 @@ How, and why each choice:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import random
@@ -29,6 +31,7 @@ import numpy as np
 from ase import units
 from pymatgen.core import Structure
 
+from upotbo.crystal.prototypes import same_crystal
 from upotbo.finetune.settings import FineTuneSettings
 from upotbo.labels import Label
 from upotbo.potentials import Potential
@@ -88,15 +91,29 @@ def label_sample(label: Label, base: Potential) -> Sample:
 
 
 def replay_pool(run_dir: str | Path, labels: Sequence[Label], n: int, seed: int) -> list[Structure]:
-    """Candidates for ``n`` replay crystals: the run's other crystals in a seeded order, four times as
-    many as wanted (``replay_samples`` drops the unbound ones)."""
+    """Candidates for ``n`` replay crystals, four times as many as wanted (``replay_samples`` drops the
+    unbound ones), in a seeded order: the run's crystals whose chemical system no label covers, one
+    system after another, so the anchor spans the rest of the table and never contradicts a label
+    (inside the labels' systems the original model's values are what the labels correct, and a search
+    stores copies of its best crystals under many trials: a replayed twin is a label with the old
+    answer). A run with too few crystals outside (one chemical system) fills up with inside ones that
+    are no copy of a label."""
     from upotbo.storage import RunDirectory, completed_records
 
     records = completed_records(RunDirectory.open(run_dir).study())
     labelled = {x.pick.trial for x in labels}
     others = [r.structure for r in records if r.number not in labelled]
     random.Random(seed).shuffle(others)
-    return others[: 4 * n]
+    covered = {x.pick.structure.composition.chemical_system for x in labels}
+    systems: dict[str, list[Structure]] = {}
+    for s in others:
+        if s.composition.chemical_system not in covered:
+            systems.setdefault(s.composition.chemical_system, []).append(s)
+    pool = [s for batch in itertools.zip_longest(*systems.values()) for s in batch if s is not None]
+    twins = [x.pick.structure for x in labels]
+    inside = (s for s in others if s.composition.chemical_system in covered)
+    fill = (s for s in inside if not any(same_crystal(s, t) for t in twins))
+    return pool[: 4 * n] + list(itertools.islice(fill, max(0, 4 * n - len(pool))))
 
 
 def replay_samples(structures: Sequence[Structure], base: Potential) -> list[Sample]:
@@ -167,7 +184,7 @@ def finetune(
             model=model,
             targets="efs" if settings.stress_weight > 0 else "ef",
             energy_loss_ratio=1,
-            force_loss_ratio=1,
+            force_loss_ratio=settings.force_weight,
             stress_loss_ratio=settings.stress_weight,
             optimizer="Adam",
             scheduler="CosLR",
