@@ -7,7 +7,7 @@ double as the starting structures of the convex-hull references (``upotbo.thermo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
@@ -142,6 +142,11 @@ def prototype_name(structure: Structure) -> str:
 def same_crystal(a: Structure, b: Structure) -> bool:
     """The same composition and structure (``StructureMatcher``: any cell, origin, scale or setting)."""
     return a.composition.reduced_formula == b.composition.reduced_formula and _matcher().fit(a, b)
+
+
+def among(structure: Structure, cells: Sequence[Structure]) -> bool:
+    """Whether ``structure`` is the same crystal as any of ``cells``."""
+    return any(same_crystal(structure, cell) for cell in cells)
 
 
 def merge_duplicates(structures: list[Structure], energies: list[float]) -> list[int]:

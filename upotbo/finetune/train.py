@@ -31,7 +31,7 @@ import numpy as np
 from ase import units
 from pymatgen.core import Structure
 
-from upotbo.crystal.prototypes import same_crystal
+from upotbo.crystal.prototypes import among
 from upotbo.finetune.settings import FineTuneSettings
 from upotbo.labels import Label
 from upotbo.potentials import Potential
@@ -106,13 +106,16 @@ def replay_pool(run_dir: str | Path, labels: Sequence[Label], n: int, seed: int)
     random.Random(seed).shuffle(others)
     covered = {x.pick.structure.composition.chemical_system for x in labels}
     systems: dict[str, list[Structure]] = {}
+    inside = []
     for s in others:
-        if s.composition.chemical_system not in covered:
-            systems.setdefault(s.composition.chemical_system, []).append(s)
+        system = s.composition.chemical_system
+        if system in covered:
+            inside.append(s)
+        else:
+            systems.setdefault(system, []).append(s)
     pool = [s for batch in itertools.zip_longest(*systems.values()) for s in batch if s is not None]
     twins = [x.pick.structure for x in labels]
-    inside = (s for s in others if s.composition.chemical_system in covered)
-    fill = (s for s in inside if not any(same_crystal(s, t) for t in twins))
+    fill = (s for s in inside if not among(s, twins))
     return pool[: 4 * n] + list(itertools.islice(fill, max(0, 4 * n - len(pool))))
 
 

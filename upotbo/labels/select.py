@@ -28,7 +28,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from upotbo.cells import standard_cells
-from upotbo.crystal.prototypes import same_crystal
+from upotbo.crystal.prototypes import among
 from upotbo.errors import InputError
 from upotbo.potentials import Potential
 from upotbo.properties import cohesive_energies
@@ -106,7 +106,7 @@ def plan(
     best = ranked(records, run.objectives, len(records), run.structure_search)
     count = shares(k, top, committee=len(potentials) > 1)
     if run.structure_search:  # its best are polymorphs of one formula: all count but those labelled
-        best = list(itertools.islice((r for r in best if not _among(r.structure, before)), count["top"]))
+        best = list(itertools.islice((r for r in best if not among(r.structure, before)), count["top"]))
     else:
         best = [r for r in best if r.formula not in done]
     unique = {r.number: r for r in [*best[: count["top"]], *pool]}
@@ -163,14 +163,10 @@ def _distinct(records: list[Record], taken: list[Structure], cells: dict[int, St
     kept = list(taken)
     out = []
     for r in records:
-        if not _among(cells[r.number], kept):
+        if not among(cells[r.number], kept):
             kept.append(cells[r.number])
             out.append(r)
     return out
-
-
-def _among(structure: Structure, cells: Sequence[Structure]) -> bool:
-    return any(same_crystal(structure, cell) for cell in cells)
 
 
 def _spread(values: dict[str, float]) -> float:
