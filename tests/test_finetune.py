@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from tests.conftest import rocksalt, run_main, small_search
-from upotbo.crystal.prototypes import same_crystal
+from upotbo.crystal.prototypes import among
 from upotbo.errors import InputError
 from upotbo.finetune import label_sample, replay_pool, split
 from upotbo.labels import Label, LabelSet, PotentialLabeller, label_run
@@ -146,10 +146,10 @@ def test_replay_holds_no_label_and_spans_the_other_chemical_systems(sevenn_label
     first = systems[: len(set(outside))]
     assert len(set(first)) == len(first)  # one crystal of each system before a second of any
     assert any(c in covered for c in systems)  # filled up from inside
-    assert not any(same_crystal(s, x.pick.structure) for s in pool for x in labels)
+    cells = [x.pick.structure for x in labels]
+    assert not any(among(s, cells) for s in pool)
     twins = [r.structure for r in completed_records(RunDirectory.open(run).study())
-             if r.number not in {x.pick.trial for x in labels}
-             and any(same_crystal(r.structure, x.pick.structure) for x in labels)]  # fmt: skip
+             if r.number not in {x.pick.trial for x in labels} and among(r.structure, cells)]  # fmt: skip
     assert twins  # the run does store copies of labelled crystals under other trials
     assert replay_pool(run, labels, 2, seed=0) == pool[:8]
 
