@@ -26,7 +26,7 @@ LOST = FailStage.LOST
 SERVER = os.environ.get("UPOTBO_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not SERVER, reason="no PostgreSQL server (set UPOTBO_TEST_POSTGRES_URL)")
 
-STEPS, BATCH, PROCESSES = 60, 4, 3
+STEPS, BATCH, PROCESSES = 120, 4, 3  # enough steps that a process is seen holding trials before all end
 
 
 def _search(url: str, out: str) -> subprocess.Popen:
