@@ -41,6 +41,7 @@ from scipy.stats import spearmanr
 from upotbo.crystal.prototypes import first_distinct
 from upotbo.dft import DFTSettings
 from upotbo.finetune import FineTuneSettings, finetune, replay_pool
+from upotbo.finetune.settings import LAYERS
 from upotbo.labels import GPAWLabeller, LabelSet, label_run
 from upotbo.potentials import load_potential
 from upotbo.potentials.chgnet import CHGNetPotential
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stress-weight", type=float, default=FineTuneSettings.stress_weight)
     parser.add_argument("--force-weight", type=float, default=FineTuneSettings.force_weight)
+    parser.add_argument("--layers", choices=LAYERS, default=FineTuneSettings.layers)
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--finished-only", action="store_true",
                         help="use the labels already made (round 1's and later refine rounds')")
@@ -118,7 +120,8 @@ def main() -> None:
 
     replay = replay_pool(args.run, labels, args.replay, args.seed)
     settings = FineTuneSettings(epochs=args.epochs, learning_rate=args.lr, replay=args.replay, holdout=0.0,
-                                stress_weight=args.stress_weight, force_weight=args.force_weight)  # fmt: skip
+                                stress_weight=args.stress_weight, force_weight=args.force_weight,
+                                layers=args.layers)  # fmt: skip
 
     # k-fold: every label predicted by a model trained without it (nor its twins)
     held_pred: dict[str, float] = {}  # by name

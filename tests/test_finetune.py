@@ -114,11 +114,38 @@ def test_finetune_moves_chgnet_towards_the_labels(capsys, sevenn_labels, tmp_pat
         (("--epochs", "0"), "--epochs"),
         (("--stress-weight", "-1"), "--stress-weight -1 must be >= 0"),
         (("--force-weight", "nan"), "--force-weight"),
+        (("--layers", "most"), "invalid choice: 'most'"),
     ],
 )
 def test_finetune_bad_settings(capsys, tmp_path, args, words):
     code, _, err = run_main(capsys, "finetune", str(tmp_path), "--out", str(tmp_path / "m"), *args)
     assert code == 2 and words in err and not (tmp_path / "m").exists()
+
+
+def test_layers_choose_what_trains(sevenn_labels, tmp_path):
+    """``layers="last"`` leaves the embeddings and early convolutions as pretrained and trains the last
+    atom convolution; ``"all"`` trains the embeddings too; a name it does not know is refused."""
+    import torch
+
+    from upotbo.finetune import FineTuneSettings, finetune
+
+    labels = [x for x in LabelSet(sevenn_labels / "run" / "labels").labels() if x.ok]
+    base = load_potential("chgnet").model.state_dict()
+    changed = {}
+    for layers in ("last", "all"):
+        settings = FineTuneSettings(epochs=2, learning_rate=0.003, holdout=0.0, layers=layers)
+        result = finetune(labels, [], tmp_path / layers, settings, log=lambda m: None)
+        state = torch.load(result.model, map_location="cpu", weights_only=False)["model"]["state_dict"]
+        trained = (k for k, v in state.items() if v.is_floating_point() and not torch.equal(v, base[k]))
+        changed[layers] = set(trained)
+    for layers in ("last", "all"):
+        assert any(k.startswith("atom_conv_layers.3.") for k in changed[layers])
+        assert any(k.startswith("mlp.") for k in changed[layers])
+    assert not any(k.startswith(("atom_embedding.", "atom_conv_layers.0.")) for k in changed["last"])
+    assert any(k.startswith("atom_embedding.") for k in changed["all"])
+    assert any(k.startswith("atom_conv_layers.0.") for k in changed["all"])
+    with pytest.raises(ValueError, match="layers 'most'"):
+        finetune(labels, [], tmp_path / "most", FineTuneSettings(layers="most"), log=lambda m: None)
 
 
 def test_finetune_bad_label_folders(capsys, tmp_path):

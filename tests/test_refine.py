@@ -154,21 +154,20 @@ def test_refine_with_gpaw(run_dir, tmp_path):
 
 
 def test_a_folder_from_before_a_recipe_setting_resumes_with_its_default(tmp_path):
-    """``settings.json`` written before ``stress_weight`` and ``force_weight`` existed was trained at
-    0.1 and 1 (the defaults then, 0 and 0.1 now): those resume, today's defaults are refused naming
-    them."""
+    """``settings.json`` written before ``stress_weight``, ``force_weight`` and ``layers`` existed was
+    trained at 0.1, 1 and the last layers: those resume, other values are refused naming them."""
     import json
     from dataclasses import asdict
 
     from upotbo.refine.loop import _check_settings
 
-    training = asdict(FineTuneSettings(holdout=0.0, stress_weight=0.1, force_weight=1.0))
+    training = asdict(FineTuneSettings(holdout=0.0, stress_weight=0.1, force_weight=1.0, layers="last"))
     wanted = {"k": 3, "top": 3, "training": training, "labels": {}, "committee": []}
-    added = ("stress_weight", "force_weight")
+    added = {"stress_weight": 0.0, "force_weight": 0.1, "layers": "all"}
     old = {**wanted, "training": {k: v for k, v in wanted["training"].items() if k not in added}}
     (tmp_path / "settings.json").write_text(json.dumps(old))
     _check_settings(tmp_path, wanted)
     for name in added:
-        other = {**wanted, "training": {**training, name: asdict(FineTuneSettings())[name]}}
+        other = {**wanted, "training": {**training, name: added[name]}}
         with pytest.raises(InputError, match=name):
             _check_settings(tmp_path, other)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from upotbo.cli_args import finite_float, int_in
 from upotbo.errors import InputError
-from upotbo.finetune.settings import FineTuneSettings
+from upotbo.finetune.settings import LAYERS, FineTuneSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +53,11 @@ def add_training_arguments(p: argparse.ArgumentParser, holdout: float) -> None:
         default=d.force_weight, help=f"weight of the force term (eV/Å) in the loss, energy's being 1 "
         f"(default {force})",
     )  # fmt: skip
+    p.add_argument(
+        "--layers", choices=LAYERS, default=d.layers,
+        help=f"layers trained, the others kept as pretrained (default {d.layers}: the last atom "
+        "convolution and the readout; convolutions: every message-passing layer; all)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--base", default=d.base, help="CHGNet version or model file to start from")
 
@@ -72,6 +77,7 @@ def training_from(args: argparse.Namespace) -> FineTuneSettings:
         base=args.base,
         stress_weight=args.stress_weight,
         force_weight=args.force_weight,
+        layers=args.layers,
     )
 
 

@@ -159,17 +159,8 @@ def finetune(
     )
     t0 = time.perf_counter()
     model = base.model
-    model.requires_grad_(True)  # a loaded potential is inference-only; train all but these
-    for layer in (
-        model.atom_embedding,
-        model.bond_embedding,
-        model.angle_embedding,
-        model.bond_basis_expansion,
-        model.angle_basis_expansion,
-        model.atom_conv_layers[:-1],
-        model.bond_conv_layers,
-        model.angle_layers,
-    ):
+    model.requires_grad_(True)  # a loaded potential is inference-only; train all but the frozen layers
+    for layer in frozen_layers(model, settings.layers):
         for param in layer.parameters():
             param.requires_grad = False
     random.seed(settings.seed)
@@ -223,6 +214,27 @@ def finetune(
     seconds["evaluate"] = time.perf_counter() - t0
     counts = {"train": len(train), "held out": len(held), "replay": len(replayed)}
     return FineTuneResult(out / MODEL_FILE, rows, mae, counts, seconds, asdict(settings))
+
+
+def frozen_layers(model, layers: str) -> list:  # noqa: ANN001 - chgnet.model.CHGNet
+    """CHGNet's modules kept as pretrained: ``"last"`` trains the last atom convolution and the
+    readout (chgnet's fine-tuning example); ``"convolutions"`` every message-passing layer too;
+    ``"all"`` trains everything."""
+    embeddings = [
+        model.atom_embedding,
+        model.bond_embedding,
+        model.angle_embedding,
+        model.bond_basis_expansion,
+        model.angle_basis_expansion,
+    ]
+    frozen = {
+        "last": [*embeddings, model.atom_conv_layers[:-1], model.bond_conv_layers, model.angle_layers],
+        "convolutions": embeddings,
+        "all": [],
+    }
+    if layers not in frozen:
+        raise ValueError(f"layers {layers!r}: use one of {', '.join(frozen)}")
+    return frozen[layers]
 
 
 def _mean_abs(values) -> float:  # noqa: ANN001

@@ -189,7 +189,7 @@ def labelled_rounds(run_dir: str | Path) -> list[Path]:
 
 
 # recipe settings added since a folder may have been written, with the value they had in effect then
-RECIPE_BEFORE = {"stress_weight": 0.1, "force_weight": 1.0}
+RECIPE_BEFORE = {"stress_weight": 0.1, "force_weight": 1.0, "layers": "last"}
 
 
 def _check_settings(folder: Path, wanted: dict[str, Any]) -> None:
