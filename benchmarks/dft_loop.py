@@ -1,7 +1,8 @@
 """One round of the DFT loop on a real run: GPAW labels -> fine-tuned CHGNet -> re-ranking, measured.
 
     python benchmarks/dft_loop.py --run runs/search [--k 20] [--folds 4] [--epochs 30] [--stress-weight 0.1]
-        [--finished-only [--rounds N]] [--final-seeds N] [--json benchmarks/results/dft_loop.json]
+        [--finished-only [--rounds N]] [--final-seeds N] [--layers last|convolutions|all]
+        [--json benchmarks/results/dft_loop.json]
 
 1. Labels: ``upotbo label``'s plan and GPAW single points (resumed if the run already has them; the
    GPAW time is the stored per-label time). ``--finished-only``: the labels already made, those of

@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = sorted(int(x) for x in args.sizes.split(","))
+    recipes = [replace(FineTuneSettings(holdout=0.0), layers=layers) for layers in args.layers.split(",")]
     report: dict = {
         "command": "python benchmarks/teacher_curve.py " + " ".join(sys.argv[1:]),
         "load_before": _load(),
@@ -81,10 +82,11 @@ def main() -> None:
     chgnet = load_potential("chgnet")
     work = Path(tempfile.mkdtemp(prefix="upotbo-teacher-"))
 
-    gpaw = [x for path in labelled_rounds(args.run) for x in LabelSet(path).labels() if x.ok]
+    rounds = [[x for x in LabelSet(path).labels() if x.ok] for path in labelled_rounds(args.run)]
+    gpaw = [x for labels in rounds for x in labels]
     cells = [x.pick.structure for x in gpaw]
     test = np.array([teacher(x.pick, work).ec for x in gpaw])
-    top = [i for i, x in enumerate(gpaw[:20]) if x.pick.reason == "top"]  # round 1's best compositions
+    top = [i for i, x in enumerate(rounds[0]) if x.pick.reason == "top"]  # round 1's best compositions
     base = np.array(cohesive_energies(chgnet, cells))
     dft = np.array([x.ec for x in gpaw])
     report["test"] = {"cells": len(cells), "chgnet_vs_teacher": _mae(base, test),
@@ -105,9 +107,9 @@ def main() -> None:
     print(f"\n| labels | layers | held-out MAE, all {len(cells)} | top {len(top)} | fit to its own labels "
           "| train s |")  # fmt: skip
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
-    for layers in args.layers.split(","):
+    for settings in recipes:
+        layers = settings.layers
         for n in sizes:
-            settings = replace(FineTuneSettings(holdout=0.0), layers=layers)
             result = finetune(train[:n], replay, work / f"{layers}{n}", settings, log=lambda m: None)
             predicted = np.array(cohesive_energies(CHGNetPotential(model=str(result.model)), cells))
             row = {"labels": n, "layers": layers, "mae": _mae(predicted, test),
